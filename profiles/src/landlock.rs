@@ -68,9 +68,10 @@ pub fn execute() -> u64 {
     EXECUTE | READ_FILE | READ_DIR
 }
 
-/// Rights of a writable path: everything.
+/// Rights of a writable path: everything but execute, which only the
+/// `execute` paths grant, so nothing written can be run.
 pub fn write() -> u64 {
-    fs_all(MAX_ABI)
+    fs_all(MAX_ABI) & !EXECUTE
 }
 
 /// Rights of a device node (or a folder of them, such as `/dev/pts`).
@@ -91,5 +92,6 @@ mod tests {
         assert_eq!(fs_all(5), (1 << 16) - 1);
         assert_eq!(fs_all(7), fs_all(5));
         assert_eq!(fs_all(1) & TRUNCATE, 0);
+        assert_eq!(write() & EXECUTE, 0);
     }
 }
