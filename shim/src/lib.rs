@@ -11,6 +11,7 @@
 pub mod apply;
 pub mod config;
 pub mod init;
+pub mod precreate;
 pub mod runtime;
 pub mod select;
 pub mod spec;
