@@ -1,6 +1,9 @@
 //! `linerate`: compile profiles into the store, inspect it, install the
 //! levels, and run a plain process under a level.
 
+mod doctor;
+mod install;
+
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
@@ -35,8 +38,35 @@ enum Cmd {
         #[command(subcommand)]
         command: StoreCmd,
     },
-    /// Compile the three levels into the store (harmless to run again).
-    Install,
+    /// Compile the three levels into the store and write the engine files
+    /// (podman hooks.d and runtime entry; containerd with --containerd).
+    /// Running it again changes nothing.
+    Install {
+        /// Write the engine files under this root instead of /.
+        #[arg(long, default_value = "/")]
+        prefix: PathBuf,
+        /// Show what would be written; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Also write the containerd runtime handler (else it is printed).
+        #[arg(long)]
+        containerd: bool,
+    },
+    /// Remove the engine files install wrote (the store stays).
+    Uninstall {
+        /// The root install wrote under.
+        #[arg(long, default_value = "/")]
+        prefix: PathBuf,
+        /// Show what would be removed; remove nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// What this host can enforce, and each level's state.
+    Doctor {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Run a command under a level or profile, as linerate-init does in a container.
     Exec {
         /// A level: minimal, sandbox, hardened.
@@ -81,7 +111,17 @@ fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Cmd::Compile { file, name } => compile(&store, &file, name.as_deref()),
         Cmd::Store { command } => store_cmd(&store, command),
-        Cmd::Install => install(&store),
+        Cmd::Install { prefix, dry_run, containerd } => install(&store, &prefix, dry_run, containerd),
+        Cmd::Uninstall { prefix, dry_run } => uninstall(&prefix, dry_run),
+        Cmd::Doctor { json } => {
+            let r = doctor::report(&store);
+            if json {
+                println!("{}", serde_json::to_string_pretty(&r)?);
+            } else {
+                print!("{}", doctor::human(&r));
+            }
+            Ok(())
+        }
         Cmd::Exec { level, profile, verbose, command } => exec(&store, level, profile, verbose, command),
     }
 }
@@ -94,11 +134,48 @@ fn compile(store: &Store, file: &Path, name: Option<&str>) -> Result<()> {
     Ok(())
 }
 
-fn install(store: &Store) -> Result<()> {
+/// The folder holding linerate's binaries: this program's.
+fn bin_dir() -> Result<PathBuf> {
+    let me = std::env::current_exe().context("locate linerate")?;
+    Ok(me.parent().context("linerate has no folder")?.to_owned())
+}
+
+fn install(store: &Store, prefix: &Path, dry_run: bool, containerd: bool) -> Result<()> {
     for (name, _) in levels::SOURCES {
         let blob = compile_level(name).with_context(|| format!("compile level {name}"))?;
+        if dry_run {
+            println!("would store level {name} in {}", store.root().display());
+            continue;
+        }
         let digest = store.put(&blob, Some(name)).with_context(|| format!("store {}", store.root().display()))?;
         println!("{digest} {name}");
+    }
+    let bin = bin_dir()?;
+    let files = install::engine_files(&bin, containerd);
+    for (path, outcome) in install::write(prefix, &files, dry_run)? {
+        let verb = match (outcome, dry_run) {
+            (install::Outcome::Written, true) => "would write",
+            (install::Outcome::Written, false) => "wrote",
+            _ => "unchanged",
+        };
+        println!("{verb} {}", path.display());
+    }
+    if !containerd {
+        println!("\ncontainerd: add this runtime handler to its config (or run install --containerd):\n");
+        print!("{}", install::containerd_stanza(&bin));
+    }
+    Ok(())
+}
+
+fn uninstall(prefix: &Path, dry_run: bool) -> Result<()> {
+    let files = install::engine_files(&bin_dir()?, true);
+    for (path, outcome) in install::remove(prefix, &files, dry_run)? {
+        let verb = match (outcome, dry_run) {
+            (install::Outcome::Removed, true) => "would remove",
+            (install::Outcome::Removed, false) => "removed",
+            _ => "absent",
+        };
+        println!("{verb} {}", path.display());
     }
     Ok(())
 }

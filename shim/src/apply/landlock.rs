@@ -64,6 +64,11 @@ pub enum LandlockError {
     NotEnforced,
 }
 
+/// The running kernel's Landlock ABI, or why it has none.
+pub fn abi() -> Result<u32, std::io::Error> {
+    sys::landlock_abi()
+}
+
 /// Builds the ruleset for the running ABI and restricts the calling process.
 pub fn restrict_self(l: &Landlock) -> Result<Report, LandlockError> {
     let abi = sys::landlock_abi().map_err(LandlockError::Unavailable)?;
