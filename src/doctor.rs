@@ -22,11 +22,11 @@ fn mount_type(target: &str) -> Option<String> {
     let mounts = std::fs::read_to_string("/proc/self/mounts").ok()?;
     mounts
         .lines()
-        .filter_map(|l| {
+        .rev()
+        .find_map(|l| {
             let f: Vec<&str> = l.split(' ').collect();
             (f.get(1) == Some(&target)).then(|| f.get(2).map(|s| (*s).to_owned()))
         })
-        .last()
         .flatten()
 }
 

@@ -14,7 +14,7 @@ const MAX_EXTENDS_DEPTH: usize = 16;
 /// A resolved profile.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Policy {
-    /// The name from the last source that gives one.
+    /// The name the profile's own source gives, never a parent's.
     pub name: Option<String>,
     /// Set no_new_privs; `None` leaves it as the spec asks.
     pub no_new_privs: Option<bool>,
@@ -298,9 +298,9 @@ fn fold(chain: &[Layer]) -> Result<Policy, ResolveError> {
         let Source { name, extends: _, process, capabilities, namespaces, seccomp, landlock, hardened } =
             &layer.source;
 
-        if name.is_some() {
-            policy.name.clone_from(name);
-        }
+        // A name belongs to the file that writes it: a profile extending
+        // `sandbox` must not be stored under the name `sandbox`.
+        policy.name.clone_from(name);
         if process.no_new_privs.is_some() {
             policy.no_new_privs = process.no_new_privs;
         }
@@ -461,6 +461,7 @@ mod tests {
         assert_eq!(policy.seccomp.syscalls["ptrace"].0, Action::Allow);
         assert_eq!(policy.seccomp.syscalls["keyctl"].0, Action::Errno(1));
         assert_eq!(policy.texts.len(), 2);
+        assert_eq!(policy.name, None, "the parent's name is not inherited");
     }
 
     #[test]

@@ -255,29 +255,23 @@ impl Store {
         let mut out = Vec::new();
         for d in index.manifests() {
             let manifest: Digest = d.digest().to_string().parse().map_err(|_| self.bad_index("a manifest digest is not sha256"))?;
-            let bytes = self.read_trusted(&manifest, MAX_METADATA_BYTES)?;
-            if Digest::of(&bytes) != manifest {
-                return Err(StoreError::Blob {
-                    digest: manifest,
-                    source: BlobError::Digest { expected: manifest, found: Digest::of(&bytes) },
-                });
-            }
+            let bytes = self.read_verified(&manifest, MAX_METADATA_BYTES)?;
             let m = ImageManifest::from_reader(bytes.as_slice()).map_err(|e| StoreError::Layout {
                 path: self.blob_path(&manifest),
                 reason: e.to_string(),
             })?;
+            let layout = |reason: &str| StoreError::Layout { path: self.blob_path(&manifest), reason: reason.to_owned() };
+            // The config is not used, but a store with a damaged blob is a
+            // damaged store: check it like the rest.
+            let config: Digest =
+                m.config().digest().to_string().parse().map_err(|_| layout("the config digest is not sha256"))?;
+            self.read_verified(&config, MAX_METADATA_BYTES)?;
             let layer = m
                 .layers()
                 .iter()
                 .find(|l| l.media_type().to_string() == blob::MEDIA_TYPE)
-                .ok_or_else(|| StoreError::Layout {
-                    path: self.blob_path(&manifest),
-                    reason: "no linerate profile layer".to_owned(),
-                })?;
-            let digest = layer.digest().to_string().parse().map_err(|_| StoreError::Layout {
-                path: self.blob_path(&manifest),
-                reason: "the layer digest is not sha256".to_owned(),
-            })?;
+                .ok_or_else(|| layout("no linerate profile layer"))?;
+            let digest = layer.digest().to_string().parse().map_err(|_| layout("the layer digest is not sha256"))?;
             out.push(Entry { name: ref_name(d).map(str::to_owned), digest, manifest });
         }
         Ok(out)
@@ -285,6 +279,8 @@ impl Store {
 
     /// Checks every profile: each manifest and blob is trusted and matches
     /// its digest. Returns the problems found, one per profile.
+    /// A damaged manifest or config makes the whole listing fail, which is
+    /// returned as the error.
     pub fn verify(&self) -> Result<Vec<(Entry, StoreError)>, StoreError> {
         let mut problems = Vec::new();
         for e in self.list()? {
@@ -334,6 +330,16 @@ impl Store {
         }
         write_atomic(&path, bytes)?;
         Ok(digest)
+    }
+
+    /// Reads a blob that is trusted and matches its digest.
+    fn read_verified(&self, digest: &Digest, limit: u64) -> Result<Vec<u8>, StoreError> {
+        let bytes = self.read_trusted(digest, limit)?;
+        let found = Digest::of(&bytes);
+        if found != *digest {
+            return Err(StoreError::Blob { digest: *digest, source: BlobError::Digest { expected: *digest, found } });
+        }
+        Ok(bytes)
     }
 
     fn read_trusted(&self, digest: &Digest, limit: u64) -> Result<Vec<u8>, StoreError> {
@@ -490,6 +496,17 @@ mod tests {
         let zero: Digest = format!("sha256:{}", "0".repeat(64)).parse().unwrap();
         assert!(matches!(s.get(&zero), Err(StoreError::NoBlob(_))));
         assert!(matches!(s.resolve("nothing"), Err(StoreError::NoName(_))));
+    }
+
+    #[test]
+    fn a_damaged_config_blob_fails_listing_and_verification() {
+        let (_d, s) = store();
+        s.put(&compile_level("minimal").unwrap(), Some("minimal")).unwrap();
+        let config = s.blob_path(&Digest::of(b"{}"));
+        fs::write(&config, b"{ }").unwrap();
+        assert!(matches!(s.list(), Err(StoreError::Blob { .. })));
+        assert!(s.verify().is_err());
+        assert!(s.resolve("minimal").is_err());
     }
 
     #[test]

@@ -40,7 +40,7 @@ pub enum SelectError {
         reference: String,
         /// The cause.
         #[source]
-        source: StoreError,
+        source: Box<StoreError>,
     },
     /// The profile needs BPF-LSM, which linerate does not enforce yet.
     #[error("profile `{0}` needs BPF-LSM enforcement (level hardened), which this linerate does not provide yet; refusing to start the container with less")]
@@ -70,7 +70,7 @@ pub fn resolve(store: &Store, request: &Request) -> Result<(Digest, Blob), Selec
     let reference = match request {
         Request::Level(l) | Request::Profile(l) => l.as_str(),
     };
-    let err = |source| SelectError::Store { reference: reference.to_owned(), source };
+    let err = |source| SelectError::Store { reference: reference.to_owned(), source: Box::new(source) };
     let digest = store.resolve(reference).map_err(err)?;
     let blob = store.get(&digest).map_err(err)?;
     if blob.bpf_lsm {

@@ -32,10 +32,10 @@ impl SeccompData {
             4 => self.arch,
             8 => self.instruction_pointer as u32,
             12 => (self.instruction_pointer >> 32) as u32,
-            16..=60 if offset % 4 == 0 => {
+            16..=60 if offset.is_multiple_of(4) => {
                 let i = usize::try_from((offset - 16) / 8).ok()?;
                 let a = self.args[i];
-                if offset % 8 == 0 { a as u32 } else { (a >> 32) as u32 }
+                if offset.is_multiple_of(8) { a as u32 } else { (a >> 32) as u32 }
             }
             _ => return None,
         };

@@ -69,6 +69,7 @@ impl Action {
 /// What the filter returns for a syscall of a foreign ABI (i386 through
 /// `int 0x80`, x32, 32-bit ARM) or with a number past the x32 bit: refused
 /// before any number comparison.
+#[allow(clippy::cast_possible_truncation, reason = "EPERM is 1")]
 pub const FOREIGN_ABI: Action = Action::Errno(libc::EPERM as u16);
 
 /// A condition on one syscall argument. Arguments are compared on their low
@@ -154,8 +155,8 @@ pub const BPF_MAXINSNS: usize = 4096;
 
 /// Opcodes of classic BPF, as `linux/filter.h` and `linux/bpf_common.h` name them.
 pub mod op {
-    /// `BPF_LD | BPF_W | BPF_ABS`: load a 32-bit word of `seccomp_data`.
-    pub const LD_W_ABS: u16 = 0x00 | 0x00 | 0x20;
+    /// `BPF_LD | BPF_W | BPF_ABS` (0x00 | 0x00 | 0x20): load a 32-bit word of `seccomp_data`.
+    pub const LD_W_ABS: u16 = 0x20;
     /// `BPF_ALU | BPF_AND | BPF_K`.
     pub const ALU_AND_K: u16 = 0x04 | 0x50;
     /// `BPF_JMP | BPF_JA`.

@@ -60,9 +60,15 @@ fn main() {
 enum Never {}
 
 fn run(args: &[String]) -> Result<Never, Failure> {
-    let config = Config::load().map_err(fail(None, "config"))?;
     let inv = runtime::split(args);
-    let real = find_runtime(&config.runtime).map_err(|c| failure(None, "runtime", c))?;
+    // Name the container in every error once the command line says which.
+    let id = match inv.command.as_deref() {
+        Some("create" | "run") => runtime::create(&inv.rest).ok().map(|c| c.id),
+        Some("exec") => runtime::exec(&inv.rest).ok().map(|e| e.id),
+        _ => None,
+    };
+    let config = Config::load().map_err(fail(id.as_deref(), "config"))?;
+    let real = find_runtime(&config.runtime).map_err(|c| failure(id.as_deref(), "runtime", c))?;
 
     match inv.command.as_deref() {
         Some("create" | "run") => create(&config, &real, &inv, args),
