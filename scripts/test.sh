@@ -12,4 +12,19 @@ fi
 scripts/install-deps.sh
 cargo build --workspace --bins
 export LINERATE_REQUIRE_PRIVILEGED=1
-cargo test --workspace --no-fail-fast
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+status=0
+cargo test --workspace --no-fail-fast 2>&1 | tee "$log" || status=$?
+
+# One closing line over every test binary: cargo prints one per binary, and
+# the last of them is often a doc-test run with nothing in it.
+awk '/^test result:/ {
+        for (i = 1; i <= NF; i++) {
+            if ($(i+1) ~ /^passed/) p += $i
+            if ($(i+1) ~ /^failed/) f += $i
+            if ($(i+1) ~ /^ignored/) s += $i
+        }
+     }
+     END { printf "tests: %d passed, %d failed, %d skipped\n", p, f, s }' "$log"
+exit "$status"
