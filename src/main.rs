@@ -98,6 +98,7 @@ enum StoreCmd {
 }
 
 fn main() {
+    linerate_shim::logging::init();
     let cli = Cli::parse();
     if let Err(e) = run(cli) {
         let causes: Vec<String> = e.chain().map(ToString::to_string).collect();

@@ -9,6 +9,7 @@
 //! runc command line.
 
 pub mod apply;
+pub mod logging;
 pub mod config;
 pub mod init;
 pub mod precreate;

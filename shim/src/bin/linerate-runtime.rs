@@ -39,6 +39,7 @@ fn failure(container: Option<&str>, step: &'static str, cause: impl Into<String>
 }
 
 fn main() {
+    linerate_shim::logging::init();
     let args: Vec<String> = match std::env::args_os().skip(1).map(OsString::into_string).collect() {
         Ok(a) => a,
         Err(_) => {
@@ -135,7 +136,7 @@ fn create(config: &Config, real: &Path, inv: &Invocation, args: &[String]) -> Re
     spec::rewrite(&mut doc, &rewrite).map_err(fail(id, "spec"))?;
     write_spec(&path, &doc).map_err(|e| failure(id, "spec", format!("writing {}: {e}", path.display())))?;
 
-    tracing::debug!(container_id = %c.id, %digest, "spec rewritten");
+    tracing::info!(container_id = %c.id, %digest, profile = ?blob.name, "spec rewritten");
     let err = exec_runtime(real, args, id);
     // The runtime never ran: leave the bundle as the engine wrote it.
     let _ = std::fs::write(&path, &original);
@@ -198,6 +199,7 @@ fn exec(config: &Config, real: &Path, inv: &Invocation) -> Result<Never, Failure
         if e.command.is_empty() {
             return Err(failure(id, "exec", "no command"));
         }
+        tracing::info!(container_id = %e.id, %digest, "exec through linerate-init");
         args.push(e.id.clone());
         args.extend(prefix);
         args.extend(e.command.iter().cloned());
