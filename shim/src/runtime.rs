@@ -95,6 +95,16 @@ fn split_eq(arg: &str) -> (&str, Option<&str>) {
     }
 }
 
+/// An option's value: after `=`, else the next argument (consumed).
+fn take_value(rest: &[String], i: &mut usize, key: &str, inline: Option<&str>) -> Result<String, ArgsError> {
+    if let Some(v) = inline {
+        return Ok(v.to_owned());
+    }
+    let v = rest.get(*i).cloned().ok_or_else(|| ArgsError::MissingValue(key.to_owned()))?;
+    *i += 1;
+    Ok(v)
+}
+
 /// Splits a command line (without the program name).
 pub fn split(args: &[String]) -> Invocation {
     let mut i = 0;
@@ -132,13 +142,7 @@ pub fn create(rest: &[String]) -> Result<Create, ArgsError> {
         if !CREATE_VALUED.contains(&key) {
             continue;
         }
-        let value = match inline {
-            Some(v) => v.to_owned(),
-            None => {
-                i += 1;
-                rest.get(i - 1).cloned().ok_or_else(|| ArgsError::MissingValue(key.to_owned()))?
-            }
-        };
+        let value = take_value(rest, &mut i, key, inline)?;
         match key {
             "--bundle" | "-b" => bundle = value,
             "--config" | "-f" => config = Some(value),
@@ -171,13 +175,7 @@ pub fn exec(rest: &[String]) -> Result<Exec, ArgsError> {
         if !EXEC_VALUED.contains(&key) {
             return Err(ArgsError::UnknownOption(key.to_owned()));
         }
-        let value = match inline {
-            Some(v) => v.to_owned(),
-            None => {
-                i += 1;
-                rest.get(i - 1).cloned().ok_or_else(|| ArgsError::MissingValue(key.to_owned()))?
-            }
-        };
+        let value = take_value(rest, &mut i, key, inline)?;
         match key {
             "--process" | "-p" => process = Some(value),
             "--cap" | "-c" => {
