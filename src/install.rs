@@ -25,10 +25,21 @@ pub(crate) struct EngineFile {
 /// a container that asked for a level unprotected).
 const ANNOTATION_KEY: &str = r"^io\.linerate\.(level|profile)$";
 
-fn hook(bin: &Path, stage: &str, arg: &str) -> String {
+/// A hook file for `stage`.
+///
+/// The hook runs through `/usr/bin/env`: podman silently drops a hook whose
+/// own path is missing and would then run the container unprotected, while
+/// a missing `linerate-hook` behind `env` fails the start (exit 127).
+/// podman gives a hook only the environment the file names, so the store
+/// and config linerate was installed with are written into it.
+fn hook(bin: &Path, env: &[String], stage: &str, arg: &str) -> String {
     let doc = json!({
         "version": "1.0.0",
-        "hook": { "path": bin.join("linerate-hook"), "args": ["linerate-hook", arg] },
+        "hook": {
+            "path": "/usr/bin/env",
+            "args": ["env", bin.join("linerate-hook"), arg],
+            "env": env,
+        },
         "when": { "annotations": { ANNOTATION_KEY: ".*" } },
         "stages": [stage],
     });
@@ -50,16 +61,22 @@ pub(crate) fn containerd_stanza(bin: &Path) -> String {
     )
 }
 
-/// Every engine file, for binaries in `bin`.
-pub(crate) fn engine_files(bin: &Path, containerd: bool) -> Vec<EngineFile> {
+/// Every engine file, for binaries in `bin` and the environment hooks get.
+pub(crate) fn engine_files(bin: &Path, env: &[String], containerd: bool) -> Vec<EngineFile> {
     let hooks = Path::new("etc/containers/oci/hooks.d");
     let mut files = vec![
-        EngineFile { path: hooks.join("linerate-precreate.json"), contents: hook(bin, "precreate", "precreate") },
+        EngineFile {
+            path: hooks.join("linerate-precreate.json"),
+            contents: hook(bin, env, "precreate", "precreate"),
+        },
         EngineFile {
             path: hooks.join("linerate-createruntime.json"),
-            contents: hook(bin, "createRuntime", "createRuntime"),
+            contents: hook(bin, env, "createRuntime", "createRuntime"),
         },
-        EngineFile { path: hooks.join("linerate-poststop.json"), contents: hook(bin, "poststop", "poststop") },
+        EngineFile {
+            path: hooks.join("linerate-poststop.json"),
+            contents: hook(bin, env, "poststop", "poststop"),
+        },
         EngineFile {
             path: PathBuf::from("etc/containers/containers.conf.d/linerate.conf"),
             contents: format!(
@@ -111,7 +128,7 @@ pub(crate) fn write(prefix: &Path, files: &[EngineFile], dry_run: bool) -> Resul
     Ok(out)
 }
 
-/// Removes each file under `prefix` that still holds what install wrote.
+/// Removes each file install writes under `prefix`.
 pub(crate) fn remove(prefix: &Path, files: &[EngineFile], dry_run: bool) -> Result<Vec<(PathBuf, Outcome)>> {
     let mut out = Vec::new();
     for f in files {
@@ -134,11 +151,14 @@ mod tests {
 
     #[test]
     fn hooks_match_the_annotations_with_escaped_dots() {
-        let files = engine_files(Path::new("/usr/local/bin"), false);
+        let env = ["LINERATE_STORE=/s".to_owned()];
+        let files = engine_files(Path::new("/usr/local/bin"), &env, false);
         let pre: serde_json::Value = serde_json::from_str(&files[0].contents).unwrap();
         assert_eq!(pre["version"], "1.0.0");
         assert_eq!(pre["stages"], json!(["precreate"]));
-        assert_eq!(pre["hook"]["path"], "/usr/local/bin/linerate-hook");
+        assert_eq!(pre["hook"]["path"], "/usr/bin/env");
+        assert_eq!(pre["hook"]["args"], json!(["env", "/usr/local/bin/linerate-hook", "precreate"]));
+        assert_eq!(pre["hook"]["env"], json!(["LINERATE_STORE=/s"]));
         let when = pre["when"]["annotations"].as_object().unwrap();
         assert!(when.contains_key(r"^io\.linerate\.(level|profile)$"));
     }
@@ -146,7 +166,7 @@ mod tests {
     #[test]
     fn installing_twice_changes_nothing_and_uninstall_takes_it_away() {
         let dir = tempfile::tempdir().unwrap();
-        let files = engine_files(Path::new("/opt/lr"), true);
+        let files = engine_files(Path::new("/opt/lr"), &[], true);
         assert!(write(dir.path(), &files, true).unwrap().iter().all(|(_, o)| *o == Outcome::Written));
         assert!(!dir.path().join("etc").exists(), "a dry run writes nothing");
         write(dir.path(), &files, false).unwrap();

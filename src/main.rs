@@ -152,7 +152,7 @@ fn install(store: &Store, prefix: &Path, dry_run: bool, containerd: bool) -> Res
         println!("{digest} {name}");
     }
     let bin = bin_dir()?;
-    let files = install::engine_files(&bin, containerd);
+    let files = install::engine_files(&bin, &hook_env(store)?, containerd);
     for (path, outcome) in install::write(prefix, &files, dry_run)? {
         let verb = match (outcome, dry_run) {
             (install::Outcome::Written, true) => "would write",
@@ -168,8 +168,19 @@ fn install(store: &Store, prefix: &Path, dry_run: bool, containerd: bool) -> Res
     Ok(())
 }
 
+/// The environment the engine's hooks run with: the store and config this
+/// install used, as absolute paths.
+fn hook_env(store: &Store) -> Result<Vec<String>> {
+    let absolute = |p: &Path| std::path::absolute(p).with_context(|| format!("resolve {}", p.display()));
+    let mut env = vec![format!("LINERATE_STORE={}", absolute(store.root())?.display())];
+    if let Some(config) = std::env::var_os("LINERATE_CONFIG").filter(|c| !c.is_empty()) {
+        env.push(format!("LINERATE_CONFIG={}", absolute(Path::new(&config))?.display()));
+    }
+    Ok(env)
+}
+
 fn uninstall(prefix: &Path, dry_run: bool) -> Result<()> {
-    let files = install::engine_files(&bin_dir()?, true);
+    let files = install::engine_files(&bin_dir()?, &[], true);
     for (path, outcome) in install::remove(prefix, &files, dry_run)? {
         let verb = match (outcome, dry_run) {
             (install::Outcome::Removed, true) => "would remove",
