@@ -25,6 +25,13 @@ use std::io::Write;
 mod bins;
 mod bundle;
 pub mod checks;
+mod containerd;
+pub mod hooks_file;
+pub mod hostile;
+mod image;
+mod mounts;
+mod podman;
+pub mod policy;
 mod process;
 mod run;
 pub mod store;
@@ -32,6 +39,9 @@ mod world;
 
 pub use bins::{target_dir, Binaries};
 pub use bundle::{Bundle, PROBE_IN_CONTAINER, USER_HOME, USER_UID};
+pub use containerd::{Containerd, RUNC_V2};
+pub use image::{oci_archive, IMAGE_NAME};
+pub use podman::{installed_hooks_dir, Podman};
 pub use run::{cap_mask, Run};
 pub use world::{Engine, World};
 

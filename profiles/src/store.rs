@@ -297,6 +297,11 @@ impl Store {
 
     fn read_index(&self) -> Result<ImageIndex, StoreError> {
         let path = self.index_path();
+        // The index picks the blob behind every name: one that others may
+        // write could point `sandbox` at `minimal`'s verified blob.
+        for p in [self.root.as_path(), path.as_path()] {
+            check_trusted(p)?;
+        }
         let bytes = read_limited(&path, MAX_METADATA_BYTES)?;
         ImageIndex::from_reader(bytes.as_slice()).map_err(|e| StoreError::Layout { path, reason: e.to_string() })
     }

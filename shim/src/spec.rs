@@ -67,8 +67,8 @@ pub enum SpecError {
     /// Something already mounted where linerate mounts.
     #[error("config.json already mounts {0}, where linerate mounts its init and profile")]
     MountPointTaken(String),
-    /// The saved original is unreadable.
-    #[error("config.json: annotation {ORIGINAL} is not what linerate wrote")]
+    /// The saved original is unreadable, or does not rewrite back to the spec.
+    #[error("config.json: annotation {ORIGINAL} is not what linerate wrote for this spec and profile (give the runtime the engine's config.json)")]
     Original,
 }
 
@@ -112,8 +112,44 @@ pub fn restore(spec: &mut Value) -> Result<bool, SpecError> {
 
 /// Rewrites `spec` in place for the profile; on error the spec is unchanged.
 pub fn rewrite(spec: &mut Value, r: &Rewrite<'_>) -> Result<(), SpecError> {
-    let mut new = spec.clone();
-    restore(&mut new)?;
+    let mut base = spec.clone();
+    if restore(&mut base)? {
+        // Whoever writes annotations can write the saved fields too: honour
+        // them only when they rewrite back to this very spec, so that a
+        // forged original can never bring in its own mounts, namespaces,
+        // user or capabilities.
+        let args = spec.pointer("/process/args").and_then(Value::as_array);
+        let arg_after = |flag: &str| {
+            let a = args?;
+            let i = a.iter().position(|v| v == flag)?;
+            a.get(i + 1)?.as_str()
+        };
+        let digest: Option<Digest> = arg_after("--digest").and_then(|d| d.parse().ok());
+        let source = |dest: &str| {
+            let mounts = spec.get("mounts")?.as_array()?;
+            mounts.iter().rev().find(|m| m["destination"] == dest)?.get("source")?.as_str().map(Path::new)
+        };
+        // The profile itself may have been recompiled since: only what it
+        // enforces must be the same.
+        let previous = Rewrite {
+            container: arg_after("--container").unwrap_or(r.container),
+            digest: digest.as_ref().unwrap_or(r.digest),
+            init: source(INIT_PATH).unwrap_or(r.init),
+            blob_file: source(BLOB_PATH).unwrap_or(r.blob_file),
+            verbose: args.is_some_and(|a| a.iter().take_while(|v| *v != "--").any(|v| v == "--verbose")),
+            blob: r.blob,
+        };
+        if rewritten(&base, &previous)? != *spec {
+            return Err(SpecError::Original);
+        }
+    }
+    *spec = rewritten(&base, r)?;
+    Ok(())
+}
+
+/// The rewrite of a spec that carries no saved original.
+fn rewritten(base: &Value, r: &Rewrite<'_>) -> Result<Value, SpecError> {
+    let mut new = base.clone();
     let obj = new.as_object_mut().ok_or(SpecError::NotObject)?;
 
     let original = json!({
@@ -157,9 +193,7 @@ pub fn rewrite(spec: &mut Value, r: &Rewrite<'_>) -> Result<(), SpecError> {
     let ann = ann.as_object_mut().ok_or(SpecError::Type("annotations"))?;
     ann.insert(ORIGINAL.to_owned(), Value::String(original.to_string()));
     ann.insert(DIGEST.to_owned(), Value::String(r.digest.to_string()));
-
-    *spec = new;
-    Ok(())
+    Ok(new)
 }
 
 /// Puts linerate-init in front of a process's arguments and sets its

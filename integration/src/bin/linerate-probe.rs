@@ -27,6 +27,9 @@ use names::{errno_name, signal_name};
 #[path = "linerate-probe/names.rs"]
 mod names;
 
+#[path = "linerate-probe/attacks.rs"]
+mod attacks;
+
 const USAGE: &str = "\
 usage: linerate-probe COMMAND [ARG..] [-- COMMAND [ARG..]]..
 commands:
@@ -42,7 +45,12 @@ commands:
   fds                   open descriptors of the probe with their targets
   netdevs               network interfaces from /proc/net/dev
   bind PORT             bind TCP 0.0.0.0:PORT
-  cwd                   the working directory";
+  cwd                   the working directory
+  overwrite PATH        open PATH read-write and write its first byte back
+  hunt-exe MILLIS       overwrite /proc/PID/exe of every other process, for a while
+  unshare-mount         unshare(CLONE_NEWNS)
+  mount-cgroup1 DIR     mount a named cgroup v1 hierarchy on DIR, then unmount it
+  tiocsti-high          ioctl(0, TIOCSTI with bit 32 set)";
 
 /// The x32 ABI marker bit of an x86_64 system call number.
 const X32_SYSCALL_BIT: libc::c_long = 0x4000_0000;
@@ -151,6 +159,20 @@ fn run(command: &[String]) -> Result<(), String> {
             Ok(dir) => emit("cwd", dir.display()),
             Err(e) => emit("cwd", Outcome::from(e)),
         },
+        "overwrite" => emit("overwrite", attacks::overwrite(one()?)),
+        "hunt-exe" => {
+            let arg = one()?;
+            attacks::hunt_exe(arg.parse().map_err(|_| format!("bad milliseconds {arg}"))?);
+        }
+        "unshare-mount" => emit("unshare_mount", in_child(attacks::unshare_mount)),
+        "mount-cgroup1" => {
+            let dir = one()?.to_owned();
+            emit(
+                "mount_cgroup1",
+                in_child(move || attacks::mount_cgroup1(&dir)),
+            );
+        }
+        "tiocsti-high" => emit("tiocsti_high", in_child(attacks::tiocsti_high)),
         other => return Err(format!("unknown command {other}")),
     }
     Ok(())
