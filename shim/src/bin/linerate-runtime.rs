@@ -170,8 +170,11 @@ fn exec(config: &Config, real: &Path, inv: &Invocation) -> Result<Never, Failure
     let e = runtime::exec(&inv.rest).map_err(fail(None, "arguments"))?;
     let id = Some(e.id.as_str());
 
-    let container_spec = container_spec(real, &inv.globals, &e.id).map_err(|c| failure(id, "state", c))?;
-    let annotations = spec::annotations(&container_spec);
+    let (state_annotations, container_spec) =
+        container_spec(real, &inv.globals, &e.id).map_err(|c| failure(id, "state", c))?;
+    // The runtime's state keeps the annotations the container was created
+    // with; the bundle's config.json could have been replaced since.
+    let annotations = state_annotations.unwrap_or_else(|| spec::annotations(&container_spec));
     let mut args: Vec<String> = inv.globals.clone();
     args.push("exec".to_owned());
 
@@ -237,8 +240,13 @@ fn exec(config: &Config, real: &Path, inv: &Invocation) -> Result<Never, Failure
     }
 }
 
-/// The container's `config.json`, found through the runtime's `state`.
-fn container_spec(real: &Path, globals: &[String], id: &str) -> Result<Value, String> {
+/// The container's annotations as the runtime's `state` reports them (when
+/// it does), and its `config.json`, found through the state's bundle.
+fn container_spec(
+    real: &Path,
+    globals: &[String],
+    id: &str,
+) -> Result<(Option<std::collections::BTreeMap<String, String>>, Value), String> {
     let out = Command::new(real)
         .args(globals)
         .args(["state", id])
@@ -251,7 +259,9 @@ fn container_spec(real: &Path, globals: &[String], id: &str) -> Result<Value, St
     let bundle = state.get("bundle").and_then(Value::as_str).ok_or("state has no bundle")?;
     let path = Path::new(bundle).join("config.json");
     let bytes = std::fs::read(&path).map_err(|e| format!("reading {}: {e}", path.display()))?;
-    serde_json::from_slice(&bytes).map_err(|e| format!("{} is not JSON: {e}", path.display()))
+    let config = serde_json::from_slice(&bytes).map_err(|e| format!("{} is not JSON: {e}", path.display()))?;
+    let annotations = state.get("annotations").map(|a| spec::annotations(&serde_json::json!({ "annotations": a })));
+    Ok((annotations, config))
 }
 
 /// linerate-init and its options up to `--`, as the container's spec starts it.
