@@ -9,7 +9,9 @@ use linerate_profiles::store::Store;
 use serde_json::{json, Value};
 
 fn read(path: &str) -> Option<String> {
-    std::fs::read_to_string(path).ok().map(|s| s.trim().to_owned())
+    std::fs::read_to_string(path)
+        .ok()
+        .map(|s| s.trim().to_owned())
 }
 
 fn version(program: &str) -> Option<String> {
@@ -46,7 +48,9 @@ pub(crate) fn report(store: &Store) -> Value {
     let lsm = read("/sys/kernel/security/lsm");
     let bpf_lsm = lsm.as_deref().map(|l| l.split(',').any(|m| m == "bpf"));
     let store_state = match store.verify() {
-        Ok(p) if p.is_empty() => json!({ "ok": true, "profiles": store.list().map(|l| l.len()).unwrap_or(0) }),
+        Ok(p) if p.is_empty() => {
+            json!({ "ok": true, "profiles": store.list().map(|l| l.len()).unwrap_or(0) })
+        }
         Ok(p) => json!({ "ok": false, "problems": p.len() }),
         Err(e) => json!({ "ok": false, "error": linerate_shim::init::chain(&e) }),
     };
@@ -71,7 +75,9 @@ pub(crate) fn report(store: &Store) -> Value {
                                 "unenforced_fs": format!("{fs:#x}"), "unenforced_scope": format!("{scope:#x}") })
                     }
                 }
-                Ok(abi) => json!({ "state": "refused", "why": format!("Landlock ABI {abi} is below {}", l.min_abi) }),
+                Ok(abi) => {
+                    json!({ "state": "refused", "why": format!("Landlock ABI {abi} is below {}", l.min_abi) })
+                }
                 Err(e) => json!({ "state": "refused", "why": format!("no Landlock: {e}") }),
             }
         } else {
@@ -112,10 +118,19 @@ pub(crate) fn human(r: &Value) -> String {
     out.push_str(&format!("BTF               {}\n", s(&r["btf"])));
     out.push_str(&format!("bpffs             {}\n", s(&r["bpffs"])));
     out.push_str(&format!("cgroups           {}\n", s(&r["cgroup"])));
-    for (k, v) in r["runtimes"].as_object().into_iter().flatten().chain(r["engines"].as_object().into_iter().flatten()) {
+    for (k, v) in r["runtimes"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .chain(r["engines"].as_object().into_iter().flatten())
+    {
         out.push_str(&format!("{k:<17} {}\n", s(v)));
     }
-    out.push_str(&format!("store             {} {}\n", s(&r["store"]["path"]), r["store"]["state"]));
+    out.push_str(&format!(
+        "store             {} {}\n",
+        s(&r["store"]["path"]),
+        r["store"]["state"]
+    ));
     for (level, v) in r["levels"].as_object().into_iter().flatten() {
         let state = s(&v["state"]);
         let detail: Vec<String> = v

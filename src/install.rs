@@ -108,7 +108,11 @@ pub(crate) enum Outcome {
 }
 
 /// Writes each file under `prefix` unless it already holds the same bytes.
-pub(crate) fn write(prefix: &Path, files: &[EngineFile], dry_run: bool) -> Result<Vec<(PathBuf, Outcome)>> {
+pub(crate) fn write(
+    prefix: &Path,
+    files: &[EngineFile],
+    dry_run: bool,
+) -> Result<Vec<(PathBuf, Outcome)>> {
     let mut out = Vec::new();
     for f in files {
         let path = prefix.join(&f.path);
@@ -120,7 +124,8 @@ pub(crate) fn write(prefix: &Path, files: &[EngineFile], dry_run: bool) -> Resul
             let dir = path.parent().expect("engine files are in folders");
             std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
             let tmp = path.with_extension("linerate-tmp");
-            std::fs::write(&tmp, &f.contents).with_context(|| format!("write {}", tmp.display()))?;
+            std::fs::write(&tmp, &f.contents)
+                .with_context(|| format!("write {}", tmp.display()))?;
             std::fs::rename(&tmp, &path).with_context(|| format!("rename {}", path.display()))?;
         }
         out.push((path, Outcome::Written));
@@ -129,7 +134,11 @@ pub(crate) fn write(prefix: &Path, files: &[EngineFile], dry_run: bool) -> Resul
 }
 
 /// Removes each file install writes under `prefix`.
-pub(crate) fn remove(prefix: &Path, files: &[EngineFile], dry_run: bool) -> Result<Vec<(PathBuf, Outcome)>> {
+pub(crate) fn remove(
+    prefix: &Path,
+    files: &[EngineFile],
+    dry_run: bool,
+) -> Result<Vec<(PathBuf, Outcome)>> {
     let mut out = Vec::new();
     for f in files {
         let path = prefix.join(&f.path);
@@ -157,7 +166,10 @@ mod tests {
         assert_eq!(pre["version"], "1.0.0");
         assert_eq!(pre["stages"], json!(["precreate"]));
         assert_eq!(pre["hook"]["path"], "/usr/bin/env");
-        assert_eq!(pre["hook"]["args"], json!(["env", "/usr/local/bin/linerate-hook", "precreate"]));
+        assert_eq!(
+            pre["hook"]["args"],
+            json!(["env", "/usr/local/bin/linerate-hook", "precreate"])
+        );
         assert_eq!(pre["hook"]["env"], json!(["LINERATE_STORE=/s"]));
         let when = pre["when"]["annotations"].as_object().unwrap();
         assert!(when.contains_key(r"^io\.linerate\.(level|profile)$"));
@@ -167,11 +179,23 @@ mod tests {
     fn installing_twice_changes_nothing_and_uninstall_takes_it_away() {
         let dir = tempfile::tempdir().unwrap();
         let files = engine_files(Path::new("/opt/lr"), &[], true);
-        assert!(write(dir.path(), &files, true).unwrap().iter().all(|(_, o)| *o == Outcome::Written));
+        assert!(write(dir.path(), &files, true)
+            .unwrap()
+            .iter()
+            .all(|(_, o)| *o == Outcome::Written));
         assert!(!dir.path().join("etc").exists(), "a dry run writes nothing");
         write(dir.path(), &files, false).unwrap();
-        assert!(write(dir.path(), &files, false).unwrap().iter().all(|(_, o)| *o == Outcome::Unchanged));
-        assert!(remove(dir.path(), &files, false).unwrap().iter().all(|(_, o)| *o == Outcome::Removed));
-        assert!(remove(dir.path(), &files, false).unwrap().iter().all(|(_, o)| *o == Outcome::Absent));
+        assert!(write(dir.path(), &files, false)
+            .unwrap()
+            .iter()
+            .all(|(_, o)| *o == Outcome::Unchanged));
+        assert!(remove(dir.path(), &files, false)
+            .unwrap()
+            .iter()
+            .all(|(_, o)| *o == Outcome::Removed));
+        assert!(remove(dir.path(), &files, false)
+            .unwrap()
+            .iter()
+            .all(|(_, o)| *o == Outcome::Absent));
     }
 }

@@ -14,7 +14,11 @@ use linerate_profiles::store::Store;
 use linerate_shim::init::{self, InitArgs};
 
 #[derive(Parser)]
-#[command(name = "linerate", version, about = "Security levels for Linux containers")]
+#[command(
+    name = "linerate",
+    version,
+    about = "Security levels for Linux containers"
+)]
 struct Cli {
     /// The store's root (default: LINERATE_STORE, else /var/lib/linerate/store).
     #[arg(long, global = true)]
@@ -112,7 +116,11 @@ fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Cmd::Compile { file, name } => compile(&store, &file, name.as_deref()),
         Cmd::Store { command } => store_cmd(&store, command),
-        Cmd::Install { prefix, dry_run, containerd } => install(&store, &prefix, dry_run, containerd),
+        Cmd::Install {
+            prefix,
+            dry_run,
+            containerd,
+        } => install(&store, &prefix, dry_run, containerd),
         Cmd::Uninstall { prefix, dry_run } => uninstall(&prefix, dry_run),
         Cmd::Doctor { json } => {
             let r = doctor::report(&store);
@@ -123,14 +131,21 @@ fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Cmd::Exec { level, profile, verbose, command } => exec(&store, level, profile, verbose, command),
+        Cmd::Exec {
+            level,
+            profile,
+            verbose,
+            command,
+        } => exec(&store, level, profile, verbose, command),
     }
 }
 
 fn compile(store: &Store, file: &Path, name: Option<&str>) -> Result<()> {
     let blob = compile_source(file).with_context(|| format!("compile {}", file.display()))?;
     let name = name.map(str::to_owned).or_else(|| blob.name.clone());
-    let digest = store.put(&blob, name.as_deref()).with_context(|| format!("store {}", store.root().display()))?;
+    let digest = store
+        .put(&blob, name.as_deref())
+        .with_context(|| format!("store {}", store.root().display()))?;
     println!("{digest}");
     Ok(())
 }
@@ -148,7 +163,9 @@ fn install(store: &Store, prefix: &Path, dry_run: bool, containerd: bool) -> Res
             println!("would store level {name} in {}", store.root().display());
             continue;
         }
-        let digest = store.put(&blob, Some(name)).with_context(|| format!("store {}", store.root().display()))?;
+        let digest = store
+            .put(&blob, Some(name))
+            .with_context(|| format!("store {}", store.root().display()))?;
         println!("{digest} {name}");
     }
     let bin = bin_dir()?;
@@ -162,7 +179,9 @@ fn install(store: &Store, prefix: &Path, dry_run: bool, containerd: bool) -> Res
         println!("{verb} {}", path.display());
     }
     if !containerd {
-        println!("\ncontainerd: add this runtime handler to its config (or run install --containerd):\n");
+        println!(
+            "\ncontainerd: add this runtime handler to its config (or run install --containerd):\n"
+        );
         print!("{}", install::containerd_stanza(&bin));
     }
     Ok(())
@@ -171,10 +190,17 @@ fn install(store: &Store, prefix: &Path, dry_run: bool, containerd: bool) -> Res
 /// The environment the engine's hooks run with: the store and config this
 /// install used, as absolute paths.
 fn hook_env(store: &Store) -> Result<Vec<String>> {
-    let absolute = |p: &Path| std::path::absolute(p).with_context(|| format!("resolve {}", p.display()));
-    let mut env = vec![format!("LINERATE_STORE={}", absolute(store.root())?.display())];
+    let absolute =
+        |p: &Path| std::path::absolute(p).with_context(|| format!("resolve {}", p.display()));
+    let mut env = vec![format!(
+        "LINERATE_STORE={}",
+        absolute(store.root())?.display()
+    )];
     if let Some(config) = std::env::var_os("LINERATE_CONFIG").filter(|c| !c.is_empty()) {
-        env.push(format!("LINERATE_CONFIG={}", absolute(Path::new(&config))?.display()));
+        env.push(format!(
+            "LINERATE_CONFIG={}",
+            absolute(Path::new(&config))?.display()
+        ));
     }
     Ok(env)
 }
@@ -195,7 +221,10 @@ fn uninstall(prefix: &Path, dry_run: bool) -> Result<()> {
 fn store_cmd(store: &Store, command: StoreCmd) -> Result<()> {
     match command {
         StoreCmd::Ls => {
-            for e in store.list().with_context(|| format!("store {}", store.root().display()))? {
+            for e in store
+                .list()
+                .with_context(|| format!("store {}", store.root().display()))?
+            {
                 println!("{} {}", e.digest, e.name.as_deref().unwrap_or("-"));
             }
         }
@@ -205,11 +234,17 @@ fn store_cmd(store: &Store, command: StoreCmd) -> Result<()> {
             println!("{}", serde_json::to_string_pretty(&blob)?);
         }
         StoreCmd::Verify => {
-            let problems = store.verify().with_context(|| format!("store {}", store.root().display()))?;
+            let problems = store
+                .verify()
+                .with_context(|| format!("store {}", store.root().display()))?;
             let count = store.list()?.len();
             for (e, err) in &problems {
                 let causes = init::chain(err);
-                eprintln!("{} {}: {causes}", e.digest, e.name.as_deref().unwrap_or("-"));
+                eprintln!(
+                    "{} {}: {causes}",
+                    e.digest,
+                    e.name.as_deref().unwrap_or("-")
+                );
             }
             if !problems.is_empty() {
                 bail!("{} of {count} profiles failed verification", problems.len());

@@ -61,7 +61,10 @@ pub struct Filter {
 impl Filter {
     /// The instructions.
     pub fn instructions(&self) -> Vec<SockFilter> {
-        self.program.iter().map(|&v| SockFilter::unpack(v)).collect()
+        self.program
+            .iter()
+            .map(|&v| SockFilter::unpack(v))
+            .collect()
     }
 }
 
@@ -139,7 +142,10 @@ impl Blob {
     pub fn verify(bytes: &[u8], expected: &Digest) -> Result<Self, BlobError> {
         let found = Digest::of(bytes);
         if found != *expected {
-            return Err(BlobError::Digest { expected: *expected, found });
+            return Err(BlobError::Digest {
+                expected: *expected,
+                found,
+            });
         }
         let blob: Blob = serde_json::from_slice(bytes).map_err(BlobError::Decode)?;
         if blob.format != FORMAT {
@@ -166,7 +172,13 @@ mod tests {
         assert_eq!(Blob::verify(&bytes, &digest).unwrap(), blob);
         let mut bad = bytes.clone();
         bad[bytes.len() / 2] ^= 1;
-        assert!(matches!(Blob::verify(&bad, &digest), Err(BlobError::Digest { .. })));
-        assert!(matches!(Blob::verify(b"{}", &Digest::of(b"{}")), Err(BlobError::Decode(_))));
+        assert!(matches!(
+            Blob::verify(&bad, &digest),
+            Err(BlobError::Digest { .. })
+        ));
+        assert!(matches!(
+            Blob::verify(b"{}", &Digest::of(b"{}")),
+            Err(BlobError::Decode(_))
+        ));
     }
 }

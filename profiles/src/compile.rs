@@ -29,7 +29,9 @@ pub enum CompileError {
         name: String,
     },
     /// The policy would refuse the `execve` that starts the container's command.
-    #[error("{at}: the profile does not allow execve, so the container's command could never start")]
+    #[error(
+        "{at}: the profile does not allow execve, so the container's command could never start"
+    )]
     ExecveRefused {
         /// Where execve's action comes from.
         at: String,
@@ -65,7 +67,8 @@ pub enum CompileError {
 
 /// Compiles a built-in level.
 pub fn compile_level(name: &str) -> Result<Blob, CompileError> {
-    let policy = Policy::level(name).ok_or_else(|| CompileError::UnknownLevel(name.to_owned()))??;
+    let policy =
+        Policy::level(name).ok_or_else(|| CompileError::UnknownLevel(name.to_owned()))??;
     compile(&policy)
 }
 
@@ -85,7 +88,10 @@ pub fn compile(policy: &Policy) -> Result<Blob, CompileError> {
             let mut mask = 0u64;
             for n in names {
                 let cap = caps::Capability::from_str(&n.name).map_err(|_| {
-                    CompileError::UnknownCapability { at: n.at.clone(), name: n.name.clone() }
+                    CompileError::UnknownCapability {
+                        at: n.at.clone(),
+                        name: n.name.clone(),
+                    }
                 })?;
                 mask |= cap.bitmask();
             }
@@ -97,9 +103,15 @@ pub fn compile(policy: &Policy) -> Result<Blob, CompileError> {
     for arch in Arch::ALL {
         let program = codegen::compile(policy, arch);
         if program.len() > BPF_MAXINSNS {
-            return Err(CompileError::TooLong { arch, len: program.len() });
+            return Err(CompileError::TooLong {
+                arch,
+                len: program.len(),
+            });
         }
-        seccomp.push(Filter { arch, program: program.iter().map(|i| i.pack()).collect() });
+        seccomp.push(Filter {
+            arch,
+            program: program.iter().map(|i| i.pack()).collect(),
+        });
     }
 
     let landlock = policy.landlock.as_ref().map(landlock).transpose()?;
@@ -124,11 +136,19 @@ pub fn compile(policy: &Policy) -> Result<Blob, CompileError> {
 fn check_names(policy: &Policy) -> Result<(), CompileError> {
     let known = |name: &str| Arch::ALL.iter().any(|a| a.number(name).is_some());
     let named = policy.seccomp.syscalls.iter().map(|(n, (_, at))| (n, at));
-    let ruled = policy.seccomp.rules.iter().flat_map(|(n, rs)| rs.iter().map(move |(_, at)| (n, at)));
-    let mut unknown: Vec<(&String, &String)> = named.chain(ruled).filter(|(n, _)| !known(n)).collect();
+    let ruled = policy
+        .seccomp
+        .rules
+        .iter()
+        .flat_map(|(n, rs)| rs.iter().map(move |(_, at)| (n, at)));
+    let mut unknown: Vec<(&String, &String)> =
+        named.chain(ruled).filter(|(n, _)| !known(n)).collect();
     unknown.sort_by(|a, b| a.1.cmp(b.1));
     match unknown.first() {
-        Some((name, at)) => Err(CompileError::UnknownSyscall { at: (*at).clone(), name: (*name).clone() }),
+        Some((name, at)) => Err(CompileError::UnknownSyscall {
+            at: (*at).clone(),
+            name: (*name).clone(),
+        }),
         None => Ok(()),
     }
 }
@@ -140,13 +160,18 @@ fn check_execve(policy: &Policy) -> Result<(), CompileError> {
     let base = entry.map_or(policy.seccomp.default, |(a, _)| *a);
     let at = || match entry {
         Some((_, at)) => at.clone(),
-        None => policy.name.clone().map_or_else(|| "the profile".to_owned(), |n| format!("profile {n}")),
+        None => policy
+            .name
+            .clone()
+            .map_or_else(|| "the profile".to_owned(), |n| format!("profile {n}")),
     };
     if !matches!(base, Action::Allow | Action::Log) {
         return Err(CompileError::ExecveRefused { at: at() });
     }
     if let Some((_, rule_at)) = policy.seccomp.rules.get("execve").and_then(|r| r.first()) {
-        return Err(CompileError::ExecveRefused { at: rule_at.clone() });
+        return Err(CompileError::ExecveRefused {
+            at: rule_at.clone(),
+        });
     }
     Ok(())
 }
@@ -170,8 +195,14 @@ fn landlock(l: &crate::policy::LandlockPolicy) -> Result<blob::Landlock, Compile
 
     let mut scope = 0;
     for s in &l.scope {
-        let bit = ll::SCOPES.iter().find(|(n, _)| *n == s.name).map(|(_, b)| *b);
-        scope |= bit.ok_or_else(|| CompileError::UnknownScope { at: s.at.clone(), name: s.name.clone() })?;
+        let bit = ll::SCOPES
+            .iter()
+            .find(|(n, _)| *n == s.name)
+            .map(|(_, b)| *b);
+        scope |= bit.ok_or_else(|| CompileError::UnknownScope {
+            at: s.at.clone(),
+            name: s.name.clone(),
+        })?;
     }
 
     let abis = 1..=ll::MAX_ABI;
@@ -180,7 +211,13 @@ fn landlock(l: &crate::policy::LandlockPolicy) -> Result<blob::Landlock, Compile
         missing: l.missing,
         handled_fs: abis.clone().map(ll::fs_all).collect(),
         scoped: abis.map(|a| scope & ll::scope_all(a)).collect(),
-        rules: rights.into_iter().map(|(p, a)| PathRule { path: p.to_owned(), access: a }).collect(),
+        rules: rights
+            .into_iter()
+            .map(|(p, a)| PathRule {
+                path: p.to_owned(),
+                access: a,
+            })
+            .collect(),
     })
 }
 
@@ -230,7 +267,8 @@ mod tests {
         let args = probe_args(policy);
         for arch in Arch::ALL {
             let prog = blob.filter(arch).unwrap().instructions();
-            let verdict = |data: &SeccompData| Action::from_ret(run(&prog, data).unwrap().0).unwrap();
+            let verdict =
+                |data: &SeccompData| Action::from_ret(run(&prog, data).unwrap().0).unwrap();
             for nr in (0..=arch.max_number() + 64).chain([1000, 4095, 0x3fff_ffff, u32::MAX]) {
                 for a in &args {
                     let d = SeccompData::new(arch.audit_arch(), nr, *a);
@@ -287,14 +325,23 @@ mod tests {
         assert_eq!(sandbox.no_new_privs, Some(true));
         let l = sandbox.landlock.as_ref().unwrap();
         assert_eq!(l.handled_fs.len(), 7);
-        assert!(l.rules.iter().any(|r| r.path == "/tmp" && r.access == ll::write()));
+        assert!(l
+            .rules
+            .iter()
+            .any(|r| r.path == "/tmp" && r.access == ll::write()));
         assert!(compile_level("hardened").unwrap().bpf_lsm);
-        assert!(matches!(compile_level("Sandbox"), Err(CompileError::UnknownLevel(_))));
+        assert!(matches!(
+            compile_level("Sandbox"),
+            Err(CompileError::UnknownLevel(_))
+        ));
     }
 
     #[test]
     fn compiling_is_deterministic() {
-        assert_eq!(compile_level("sandbox").unwrap().to_bytes(), compile_level("sandbox").unwrap().to_bytes());
+        assert_eq!(
+            compile_level("sandbox").unwrap().to_bytes(),
+            compile_level("sandbox").unwrap().to_bytes()
+        );
     }
 
     #[test]
@@ -302,16 +349,21 @@ mod tests {
         let err = text("extends = \"sandbox\"\n[seccomp]\nallow = [\n  \"landlock_create_ruleset\",\n  \"fooat2\",\n]\n")
             .unwrap_err();
         assert_eq!(err.to_string(), "p.toml:5: unknown syscall `fooat2`");
-        let err = text("[[seccomp.rule]]\nsyscall = \"nope\"\narg = 0\neq = 1\naction = \"EPERM\"\n").unwrap_err();
+        let err =
+            text("[[seccomp.rule]]\nsyscall = \"nope\"\narg = 0\neq = 1\naction = \"EPERM\"\n")
+                .unwrap_err();
         assert!(err.to_string().contains("unknown syscall `nope`"), "{err}");
     }
 
     #[test]
     fn a_profile_that_refuses_execve_does_not_compile() {
-        let err = text("[seccomp]\ndefault = \"EPERM\"\nallow = [\"read\", \"write\", \"exit_group\"]\n").unwrap_err();
+        let err =
+            text("[seccomp]\ndefault = \"EPERM\"\nallow = [\"read\", \"write\", \"exit_group\"]\n")
+                .unwrap_err();
         assert!(matches!(err, CompileError::ExecveRefused { .. }), "{err}");
         assert!(err.to_string().contains("execve"));
-        let err = text("extends = \"sandbox\"\n[seccomp.errno]\nEACCES = [\"execve\"]\n").unwrap_err();
+        let err =
+            text("extends = \"sandbox\"\n[seccomp.errno]\nEACCES = [\"execve\"]\n").unwrap_err();
         assert_eq!(err.to_string().split(':').nth(1), Some("3"));
     }
 
@@ -330,7 +382,10 @@ mod tests {
         let b = compile_level("hardened").unwrap();
         let l = b.landlock.unwrap();
         assert_eq!(l.at_abi(5).1, 0);
-        assert_eq!(l.at_abi(6).1, ll::SCOPE_SIGNAL | ll::SCOPE_ABSTRACT_UNIX_SOCKET);
+        assert_eq!(
+            l.at_abi(6).1,
+            ll::SCOPE_SIGNAL | ll::SCOPE_ABSTRACT_UNIX_SOCKET
+        );
         assert_eq!(l.unenforced_at(2).0 & ll::TRUNCATE, ll::TRUNCATE);
     }
 }

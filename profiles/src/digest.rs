@@ -115,7 +115,11 @@ mod tests {
         assert_eq!(d.to_string().parse::<Digest>(), Ok(d));
         assert!("sha512:00".parse::<Digest>().is_err());
         assert!("sha256:abc".parse::<Digest>().is_err());
-        assert!(format!("sha256:{}", "A".repeat(64)).parse::<Digest>().is_err());
-        assert!(format!("sha256:{}", "0".repeat(65)).parse::<Digest>().is_err());
+        assert!(format!("sha256:{}", "A".repeat(64))
+            .parse::<Digest>()
+            .is_err());
+        assert!(format!("sha256:{}", "0".repeat(65))
+            .parse::<Digest>()
+            .is_err());
     }
 }

@@ -29,8 +29,10 @@ pub const SCOPE_ABSTRACT_UNIX_SOCKET: u64 = 1 << 0;
 pub const SCOPE_SIGNAL: u64 = 1 << 1;
 
 /// The scope names a profile may use.
-pub const SCOPES: &[(&str, u64)] =
-    &[("abstract_unix_socket", SCOPE_ABSTRACT_UNIX_SOCKET), ("signal", SCOPE_SIGNAL)];
+pub const SCOPES: &[(&str, u64)] = &[
+    ("abstract_unix_socket", SCOPE_ABSTRACT_UNIX_SOCKET),
+    ("signal", SCOPE_SIGNAL),
+];
 
 fn abi(n: u8) -> ABI {
     match n {

@@ -175,7 +175,11 @@ struct Layer {
 
 impl Layer {
     fn at(&self, offset: usize) -> String {
-        format!("{}:{}", self.origin.label(), source::line_of(&self.text, offset))
+        format!(
+            "{}:{}",
+            self.origin.label(),
+            source::line_of(&self.text, offset)
+        )
     }
 }
 
@@ -210,17 +214,27 @@ impl Policy {
                 }
             }
         }
-        self.seccomp.syscalls.get(name).map_or(self.seccomp.default, |(a, _)| *a)
+        self.seccomp
+            .syscalls
+            .get(name)
+            .map_or(self.seccomp.default, |(a, _)| *a)
     }
 }
 
 fn read(path: &Path) -> Result<String, ResolveError> {
-    std::fs::read_to_string(path).map_err(|source| ResolveError::Read { path: path.to_owned(), source })
+    std::fs::read_to_string(path).map_err(|source| ResolveError::Read {
+        path: path.to_owned(),
+        source,
+    })
 }
 
 fn parse(origin: Origin, text: String) -> Result<Layer, ResolveError> {
     match Source::parse(&text) {
-        Ok(source) => Ok(Layer { origin, text, source }),
+        Ok(source) => Ok(Layer {
+            origin,
+            text,
+            source,
+        }),
         Err(source) => {
             let at = match source.line {
                 Some(line) => format!("{}:{line}", origin.label()),
@@ -236,7 +250,9 @@ fn resolve(origin: Origin, text: String) -> Result<Policy, ResolveError> {
     let mut chain = vec![parse(origin, text)?];
     loop {
         let layer = chain.last().expect("the chain starts with one layer");
-        let Some(extends) = &layer.source.extends else { break };
+        let Some(extends) = &layer.source.extends else {
+            break;
+        };
         let at = layer.at(extends.span().start);
         let name = extends.get_ref().clone();
         if chain.len() >= MAX_EXTENDS_DEPTH {
@@ -250,7 +266,9 @@ fn resolve(origin: Origin, text: String) -> Result<Policy, ResolveError> {
             return Err(ResolveError::ExtendsCycle { at, name });
         }
         let text = match &next {
-            Origin::Level(n) => crate::levels::source(n).expect("located levels exist").to_owned(),
+            Origin::Level(n) => crate::levels::source(n)
+                .expect("located levels exist")
+                .to_owned(),
             Origin::File(p) => read(p)?,
         };
         chain.push(parse(next, text)?);
@@ -265,7 +283,9 @@ fn locate(from: &Origin, name: &str) -> Option<Origin> {
     if let Some((n, _)) = crate::levels::SOURCES.iter().find(|(n, _)| *n == name) {
         return Some(Origin::Level(n));
     }
-    let Origin::File(path) = from else { return None };
+    let Origin::File(path) = from else {
+        return None;
+    };
     let candidate = path.parent().unwrap_or(Path::new(".")).join(name);
     let canonical = candidate.canonicalize().ok()?;
     canonical.is_file().then_some(Origin::File(canonical))
@@ -295,8 +315,16 @@ fn fold(chain: &[Layer]) -> Result<Policy, ResolveError> {
     };
 
     for layer in chain {
-        let Source { name, extends: _, process, capabilities, namespaces, seccomp, landlock, hardened } =
-            &layer.source;
+        let Source {
+            name,
+            extends: _,
+            process,
+            capabilities,
+            namespaces,
+            seccomp,
+            landlock,
+            hardened,
+        } = &layer.source;
 
         // A name belongs to the file that writes it: a profile extending
         // `sandbox` must not be stored under the name `sandbox`.
@@ -305,7 +333,10 @@ fn fold(chain: &[Layer]) -> Result<Policy, ResolveError> {
             policy.no_new_privs = process.no_new_privs;
         }
         if let Some(caps) = capabilities {
-            let named = caps.keep.iter().map(|c| Named { name: c.get_ref().clone(), at: layer.at(c.span().start) });
+            let named = caps.keep.iter().map(|c| Named {
+                name: c.get_ref().clone(),
+                at: layer.at(c.span().start),
+            });
             policy.keep_caps = Some(named.collect());
         }
         if let Some(network) = namespaces.network {
@@ -330,7 +361,12 @@ fn fold_seccomp(
     section: &source::SeccompSection,
     out: &mut SeccompPolicy,
 ) -> Result<(), ResolveError> {
-    let source::SeccompSection { default, allow, errno, rule } = section;
+    let source::SeccompSection {
+        default,
+        allow,
+        errno,
+        rule,
+    } = section;
 
     if let Some(d) = default {
         out.default = action(layer, d)?;
@@ -342,15 +378,23 @@ fn fold_seccomp(
     let mut refused = Vec::new();
     for (errno_name, list) in errno {
         let Some(e) = crate::errno::value(errno_name) else {
-            let at = list.first().map_or_else(|| layer.origin.label(), |s| layer.at(s.span().start));
-            return Err(ResolveError::UnknownAction { at, name: errno_name.clone() });
+            let at = list
+                .first()
+                .map_or_else(|| layer.origin.label(), |s| layer.at(s.span().start));
+            return Err(ResolveError::UnknownAction {
+                at,
+                name: errno_name.clone(),
+            });
         };
         refused.extend(list.iter().map(|s| (s, Action::Errno(e))));
     }
     for (s, a) in named.chain(refused) {
         let at = layer.at(s.span().start);
         if here.insert(s.get_ref(), a).is_some_and(|old| old != a) {
-            return Err(ResolveError::Conflict { at, name: s.get_ref().clone() });
+            return Err(ResolveError::Conflict {
+                at,
+                name: s.get_ref().clone(),
+            });
         }
         out.syscalls.insert(s.get_ref().clone(), (a, at));
     }
@@ -368,8 +412,23 @@ fn fold_seccomp(
 const MAX_VALUES: usize = 64;
 
 fn arg_rule(layer: &Layer, r: &RuleSource, at: &str) -> Result<(String, ArgRule), ResolveError> {
-    let RuleSource { syscall, arg, action: act, eq, ne, mask_any, mask_none, masked_eq, in_, not_in } = r;
-    let bad = |reason| ResolveError::Rule { at: at.to_owned(), syscall: syscall.clone(), reason };
+    let RuleSource {
+        syscall,
+        arg,
+        action: act,
+        eq,
+        ne,
+        mask_any,
+        mask_none,
+        masked_eq,
+        in_,
+        not_in,
+    } = r;
+    let bad = |reason| ResolveError::Rule {
+        at: at.to_owned(),
+        syscall: syscall.clone(),
+        reason,
+    };
 
     if *arg > 5 {
         return Err(bad("arg must be 0 to 5"));
@@ -383,7 +442,9 @@ fn arg_rule(layer: &Layer, r: &RuleSource, at: &str) -> Result<(String, ArgRule)
     conds.extend(in_.clone().map(Cond::In));
     conds.extend(not_in.clone().map(Cond::NotIn));
     if conds.len() != 1 {
-        return Err(bad("needs exactly one of eq, ne, mask_any, mask_none, masked_eq, in, not_in"));
+        return Err(bad(
+            "needs exactly one of eq, ne, mask_any, mask_none, masked_eq, in, not_in",
+        ));
     }
     let cond = conds.remove(0);
     if let Cond::In(v) | Cond::NotIn(v) = &cond {
@@ -396,7 +457,14 @@ fn arg_rule(layer: &Layer, r: &RuleSource, at: &str) -> Result<(String, ArgRule)
         name: act.clone(),
     })?;
     let _ = layer;
-    Ok((syscall.clone(), ArgRule { arg: *arg, cond, action }))
+    Ok((
+        syscall.clone(),
+        ArgRule {
+            arg: *arg,
+            cond,
+            action,
+        },
+    ))
 }
 
 fn fold_landlock(
@@ -404,7 +472,15 @@ fn fold_landlock(
     section: &source::LandlockSection,
     out: &mut LandlockPolicy,
 ) -> Result<(), ResolveError> {
-    let source::LandlockSection { min_abi, missing, read, write, execute, devices, scope } = section;
+    let source::LandlockSection {
+        min_abi,
+        missing,
+        read,
+        write,
+        execute,
+        devices,
+        scope,
+    } = section;
     if let Some(abi) = min_abi {
         out.min_abi = *abi;
     }
@@ -431,7 +507,10 @@ fn fold_landlock(
     }
     for s in scope {
         if !out.scope.iter().any(|n| n.name == *s.get_ref()) {
-            out.scope.push(Named { name: s.get_ref().clone(), at: layer.at(s.span().start) });
+            out.scope.push(Named {
+                name: s.get_ref().clone(),
+                at: layer.at(s.span().start),
+            });
         }
     }
     Ok(())
@@ -472,9 +551,15 @@ mod tests {
         let err = Policy::file(&b).unwrap_err();
         assert!(matches!(err, ResolveError::ExtendsCycle { .. }), "{err}");
         let c = write(dir.path(), "c.toml", "extends = \"nowhere\"\n");
-        assert!(matches!(Policy::file(&c).unwrap_err(), ResolveError::ExtendsNotFound { .. }));
+        assert!(matches!(
+            Policy::file(&c).unwrap_err(),
+            ResolveError::ExtendsNotFound { .. }
+        ));
         let d = write(dir.path(), "d.toml", "extends = \"d.toml\"\n");
-        assert!(matches!(Policy::file(&d).unwrap_err(), ResolveError::ExtendsCycle { .. }));
+        assert!(matches!(
+            Policy::file(&d).unwrap_err(),
+            ResolveError::ExtendsCycle { .. }
+        ));
     }
 
     #[test]
@@ -490,7 +575,9 @@ mod tests {
     #[test]
     fn rules_need_exactly_one_condition() {
         for body in ["", "eq = 1\nne = 2\n"] {
-            let text = format!("[[seccomp.rule]]\nsyscall = \"ioctl\"\narg = 1\naction = \"EPERM\"\n{body}");
+            let text = format!(
+                "[[seccomp.rule]]\nsyscall = \"ioctl\"\narg = 1\naction = \"EPERM\"\n{body}"
+            );
             let err = Policy::text(Path::new("r.toml"), text).unwrap_err();
             assert!(matches!(err, ResolveError::Rule { .. }), "{err}");
         }

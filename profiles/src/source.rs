@@ -212,7 +212,11 @@ impl Source {
 /// The 1-based line of a byte offset in `text`.
 pub fn line_of(text: &str, offset: usize) -> usize {
     let end = offset.min(text.len());
-    text.as_bytes()[..end].iter().filter(|&&b| b == b'\n').count() + 1
+    text.as_bytes()[..end]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
 }
 
 #[cfg(test)]
@@ -223,8 +227,12 @@ mod tests {
     fn names_keep_their_lines() {
         let text = "[seccomp]\nallow = [\n  \"read\",\n  \"fooat2\",\n]\n";
         let src = Source::parse(text).unwrap();
-        let lines: Vec<usize> =
-            src.seccomp.allow.iter().map(|s| line_of(text, s.span().start)).collect();
+        let lines: Vec<usize> = src
+            .seccomp
+            .allow
+            .iter()
+            .map(|s| line_of(text, s.span().start))
+            .collect();
         assert_eq!(lines, [3, 4]);
     }
 

@@ -109,12 +109,18 @@ pub enum StoreError {
     #[error("no blob {0} in the store")]
     NoBlob(Digest),
     /// A name that cannot be a profile name.
-    #[error("`{0}` is not a profile name (a-z, 0-9, `.`, `_`, `-`; at most 128; not starting with `.`)")]
+    #[error(
+        "`{0}` is not a profile name (a-z, 0-9, `.`, `_`, `-`; at most 128; not starting with `.`)"
+    )]
     BadName(String),
 }
 
 fn io<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> StoreError + 'a {
-    move |source| StoreError::Io { op, path: path.to_owned(), source }
+    move |source| StoreError::Io {
+        op,
+        path: path.to_owned(),
+        source,
+    }
 }
 
 /// Checks a profile name: no path separators, no `..`, no upper case.
@@ -122,7 +128,9 @@ pub fn check_name(name: &str) -> Result<(), StoreError> {
     let ok = !name.is_empty()
         && name.len() <= 128
         && !name.starts_with('.')
-        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b));
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b));
     if ok {
         Ok(())
     } else {
@@ -162,15 +170,23 @@ impl Store {
     /// Creates the layout if it is missing; harmless when it exists.
     pub fn init(&self) -> Result<(), StoreError> {
         let blobs = self.root.join("blobs/sha256");
-        for dir in [self.root.as_path(), self.root.join("blobs").as_path(), blobs.as_path()] {
+        for dir in [
+            self.root.as_path(),
+            self.root.join("blobs").as_path(),
+            blobs.as_path(),
+        ] {
             if !dir.is_dir() {
                 fs::create_dir_all(dir).map_err(io("create", dir))?;
-                fs::set_permissions(dir, fs::Permissions::from_mode(0o755)).map_err(io("chmod", dir))?;
+                fs::set_permissions(dir, fs::Permissions::from_mode(0o755))
+                    .map_err(io("chmod", dir))?;
             }
         }
         let layout = self.root.join("oci-layout");
         if !layout.exists() {
-            let l = OciLayoutBuilder::default().image_layout_version("1.0.0").build().expect("static fields");
+            let l = OciLayoutBuilder::default()
+                .image_layout_version("1.0.0")
+                .build()
+                .expect("static fields");
             let bytes = serde_json::to_vec(&l).expect("serializes");
             write_atomic(&layout, &bytes)?;
         }
@@ -195,10 +211,18 @@ impl Store {
         let digest = self.put_bytes(&bytes)?;
         let empty = self.put_bytes(b"{}")?;
 
-        let layer = descriptor(MediaType::Other(blob::MEDIA_TYPE.to_owned()), bytes.len(), &digest, None);
+        let layer = descriptor(
+            MediaType::Other(blob::MEDIA_TYPE.to_owned()),
+            bytes.len(),
+            &digest,
+            None,
+        );
         let config = descriptor(MediaType::EmptyJSON, 2, &empty, None);
         let mut annotations = HashMap::new();
-        annotations.insert("io.linerate.source-digest".to_owned(), blob.source_digest.to_string());
+        annotations.insert(
+            "io.linerate.source-digest".to_owned(),
+            blob.source_digest.to_string(),
+        );
         annotations.insert("io.linerate.compiler".to_owned(), blob.compiler.clone());
         let manifest = ImageManifestBuilder::default()
             .schema_version(2u32)
@@ -215,13 +239,19 @@ impl Store {
         let _lock = self.lock()?;
         let mut index = self.read_index()?;
         let names = name.map(|n| HashMap::from([(REF_NAME.to_owned(), n.to_owned())]));
-        let entry = descriptor(MediaType::ImageManifest, manifest_bytes.len(), &manifest_digest, names);
+        let entry = descriptor(
+            MediaType::ImageManifest,
+            manifest_bytes.len(),
+            &manifest_digest,
+            names,
+        );
         let mut manifests: Vec<_> = index
             .manifests()
             .iter()
             .filter(|d| {
                 let same_name = name.is_some() && ref_name(d) == name;
-                let same_unnamed = d.digest().to_string() == manifest_digest.to_string() && ref_name(d) == name;
+                let same_unnamed =
+                    d.digest().to_string() == manifest_digest.to_string() && ref_name(d) == name;
                 !same_name && !same_unnamed
             })
             .cloned()
@@ -235,18 +265,28 @@ impl Store {
     /// Resolves a reference: `sha256:<hex>` or a profile name.
     pub fn resolve(&self, reference: &str) -> Result<Digest, StoreError> {
         if reference.starts_with("sha256:") {
-            let digest: Digest = reference.parse().map_err(|_| StoreError::BadName(reference.to_owned()))?;
+            let digest: Digest = reference
+                .parse()
+                .map_err(|_| StoreError::BadName(reference.to_owned()))?;
             return Ok(digest);
         }
         check_name(reference)?;
-        let entry = self.list()?.into_iter().find(|e| e.name.as_deref() == Some(reference));
-        entry.map(|e| e.digest).ok_or_else(|| StoreError::NoName(reference.to_owned()))
+        let entry = self
+            .list()?
+            .into_iter()
+            .find(|e| e.name.as_deref() == Some(reference));
+        entry
+            .map(|e| e.digest)
+            .ok_or_else(|| StoreError::NoName(reference.to_owned()))
     }
 
     /// Reads the blob with `digest`, checking who may write it and its digest.
     pub fn get(&self, digest: &Digest) -> Result<Blob, StoreError> {
         let bytes = self.read_trusted(digest, blob::MAX_BLOB_BYTES)?;
-        Blob::verify(&bytes, digest).map_err(|source| StoreError::Blob { digest: *digest, source })
+        Blob::verify(&bytes, digest).map_err(|source| StoreError::Blob {
+            digest: *digest,
+            source,
+        })
     }
 
     /// Every profile in `index.json`.
@@ -254,25 +294,45 @@ impl Store {
         let index = self.read_index()?;
         let mut out = Vec::new();
         for d in index.manifests() {
-            let manifest: Digest = d.digest().to_string().parse().map_err(|_| self.bad_index("a manifest digest is not sha256"))?;
+            let manifest: Digest = d
+                .digest()
+                .to_string()
+                .parse()
+                .map_err(|_| self.bad_index("a manifest digest is not sha256"))?;
             let bytes = self.read_verified(&manifest, MAX_METADATA_BYTES)?;
-            let m = ImageManifest::from_reader(bytes.as_slice()).map_err(|e| StoreError::Layout {
+            let m =
+                ImageManifest::from_reader(bytes.as_slice()).map_err(|e| StoreError::Layout {
+                    path: self.blob_path(&manifest),
+                    reason: e.to_string(),
+                })?;
+            let layout = |reason: &str| StoreError::Layout {
                 path: self.blob_path(&manifest),
-                reason: e.to_string(),
-            })?;
-            let layout = |reason: &str| StoreError::Layout { path: self.blob_path(&manifest), reason: reason.to_owned() };
+                reason: reason.to_owned(),
+            };
             // The config is not used, but a store with a damaged blob is a
             // damaged store: check it like the rest.
-            let config: Digest =
-                m.config().digest().to_string().parse().map_err(|_| layout("the config digest is not sha256"))?;
+            let config: Digest = m
+                .config()
+                .digest()
+                .to_string()
+                .parse()
+                .map_err(|_| layout("the config digest is not sha256"))?;
             self.read_verified(&config, MAX_METADATA_BYTES)?;
             let layer = m
                 .layers()
                 .iter()
                 .find(|l| l.media_type().to_string() == blob::MEDIA_TYPE)
                 .ok_or_else(|| layout("no linerate profile layer"))?;
-            let digest = layer.digest().to_string().parse().map_err(|_| layout("the layer digest is not sha256"))?;
-            out.push(Entry { name: ref_name(d).map(str::to_owned), digest, manifest });
+            let digest = layer
+                .digest()
+                .to_string()
+                .parse()
+                .map_err(|_| layout("the layer digest is not sha256"))?;
+            out.push(Entry {
+                name: ref_name(d).map(str::to_owned),
+                digest,
+                manifest,
+            });
         }
         Ok(out)
     }
@@ -292,7 +352,10 @@ impl Store {
     }
 
     fn bad_index(&self, reason: &str) -> StoreError {
-        StoreError::Layout { path: self.index_path(), reason: reason.to_owned() }
+        StoreError::Layout {
+            path: self.index_path(),
+            reason: reason.to_owned(),
+        }
     }
 
     fn read_index(&self) -> Result<ImageIndex, StoreError> {
@@ -303,7 +366,10 @@ impl Store {
             check_trusted(p)?;
         }
         let bytes = read_limited(&path, MAX_METADATA_BYTES)?;
-        ImageIndex::from_reader(bytes.as_slice()).map_err(|e| StoreError::Layout { path, reason: e.to_string() })
+        ImageIndex::from_reader(bytes.as_slice()).map_err(|e| StoreError::Layout {
+            path,
+            reason: e.to_string(),
+        })
     }
 
     fn write_index(&self, index: &ImageIndex) -> Result<(), StoreError> {
@@ -328,7 +394,9 @@ impl Store {
     fn put_bytes(&self, bytes: &[u8]) -> Result<Digest, StoreError> {
         let digest = Digest::of(bytes);
         let path = self.blob_path(&digest);
-        if let Ok(existing) = self.read_trusted(&digest, blob::MAX_BLOB_BYTES.max(MAX_METADATA_BYTES)) {
+        if let Ok(existing) =
+            self.read_trusted(&digest, blob::MAX_BLOB_BYTES.max(MAX_METADATA_BYTES))
+        {
             if existing == bytes {
                 return Ok(digest);
             }
@@ -342,7 +410,13 @@ impl Store {
         let bytes = self.read_trusted(digest, limit)?;
         let found = Digest::of(&bytes);
         if found != *digest {
-            return Err(StoreError::Blob { digest: *digest, source: BlobError::Digest { expected: *digest, found } });
+            return Err(StoreError::Blob {
+                digest: *digest,
+                source: BlobError::Digest {
+                    expected: *digest,
+                    found,
+                },
+            });
         }
         Ok(bytes)
     }
@@ -352,7 +426,11 @@ impl Store {
         if !path.exists() {
             return Err(StoreError::NoBlob(*digest));
         }
-        for p in [self.root.as_path(), path.parent().expect("blobs have a folder"), path.as_path()] {
+        for p in [
+            self.root.as_path(),
+            path.parent().expect("blobs have a folder"),
+            path.as_path(),
+        ] {
             check_trusted(p)?;
         }
         read_limited(&path, limit)
@@ -385,8 +463,14 @@ fn descriptor(
     digest: &Digest,
     annotations: Option<HashMap<String, String>>,
 ) -> oci_spec::image::Descriptor {
-    let d: oci_spec::image::Digest = digest.to_string().parse().expect("sha256 digests are OCI digests");
-    let mut b = DescriptorBuilder::default().media_type(media_type).size(size as u64).digest(d);
+    let d: oci_spec::image::Digest = digest
+        .to_string()
+        .parse()
+        .expect("sha256 digests are OCI digests");
+    let mut b = DescriptorBuilder::default()
+        .media_type(media_type)
+        .size(size as u64)
+        .digest(d);
     if let Some(a) = annotations {
         b = b.annotations(a);
     }
@@ -404,7 +488,9 @@ fn check_trusted(path: &Path) -> Result<(), StoreError> {
     // /proc/self belongs to the effective uid: no unsafe geteuid needed.
     let euid = fs::metadata("/proc/self").map(|m| m.uid()).unwrap_or(0);
     if meta.mode() & 0o022 != 0 || (meta.uid() != 0 && meta.uid() != euid) {
-        return Err(StoreError::Untrusted { path: path.to_owned() });
+        return Err(StoreError::Untrusted {
+            path: path.to_owned(),
+        });
     }
     Ok(())
 }
@@ -412,9 +498,14 @@ fn check_trusted(path: &Path) -> Result<(), StoreError> {
 fn read_limited(path: &Path, limit: u64) -> Result<Vec<u8>, StoreError> {
     let f = File::open(path).map_err(io("open", path))?;
     let mut bytes = Vec::new();
-    f.take(limit + 1).read_to_end(&mut bytes).map_err(io("read", path))?;
+    f.take(limit + 1)
+        .read_to_end(&mut bytes)
+        .map_err(io("read", path))?;
     if bytes.len() as u64 > limit {
-        return Err(StoreError::TooLarge { path: path.to_owned(), limit });
+        return Err(StoreError::TooLarge {
+            path: path.to_owned(),
+            limit,
+        });
     }
     Ok(bytes)
 }
@@ -426,7 +517,9 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
     let tmp = dir.join(format!(
         ".tmp-{}-{}",
         std::process::id(),
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos())
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos())
     ));
     let result = (|| {
         let mut f = OpenOptions::new()
@@ -435,11 +528,14 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
             .mode(0o644)
             .open(&tmp)
             .map_err(io("create", &tmp))?;
-        f.set_permissions(fs::Permissions::from_mode(0o644)).map_err(io("chmod", &tmp))?;
+        f.set_permissions(fs::Permissions::from_mode(0o644))
+            .map_err(io("chmod", &tmp))?;
         f.write_all(bytes).map_err(io("write", &tmp))?;
         f.sync_all().map_err(io("sync", &tmp))?;
         fs::rename(&tmp, path).map_err(io("rename", path))?;
-        File::open(dir).and_then(|d| d.sync_all()).map_err(io("sync", dir))
+        File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io("sync", dir))
     })();
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
@@ -473,11 +569,16 @@ mod tests {
     #[test]
     fn putting_twice_changes_nothing_and_a_name_moves() {
         let (_d, s) = store();
-        let a = s.put(&compile_level("sandbox").unwrap(), Some("p")).unwrap();
+        let a = s
+            .put(&compile_level("sandbox").unwrap(), Some("p"))
+            .unwrap();
         let index = fs::read(s.root().join("index.json")).unwrap();
-        s.put(&compile_level("sandbox").unwrap(), Some("p")).unwrap();
+        s.put(&compile_level("sandbox").unwrap(), Some("p"))
+            .unwrap();
         assert_eq!(fs::read(s.root().join("index.json")).unwrap(), index);
-        let b = s.put(&compile_level("minimal").unwrap(), Some("p")).unwrap();
+        let b = s
+            .put(&compile_level("minimal").unwrap(), Some("p"))
+            .unwrap();
         assert_ne!(a, b);
         assert_eq!(s.resolve("p").unwrap(), b);
         assert_eq!(s.list().unwrap().len(), 1);
@@ -486,7 +587,9 @@ mod tests {
     #[test]
     fn tampered_untrusted_and_missing_blobs_are_refused() {
         let (_d, s) = store();
-        let digest = s.put(&compile_level("minimal").unwrap(), Some("minimal")).unwrap();
+        let digest = s
+            .put(&compile_level("minimal").unwrap(), Some("minimal"))
+            .unwrap();
         let path = s.blob_path(&digest);
 
         let mut bytes = fs::read(&path).unwrap();
@@ -506,7 +609,8 @@ mod tests {
     #[test]
     fn a_damaged_config_blob_fails_listing_and_verification() {
         let (_d, s) = store();
-        s.put(&compile_level("minimal").unwrap(), Some("minimal")).unwrap();
+        s.put(&compile_level("minimal").unwrap(), Some("minimal"))
+            .unwrap();
         let config = s.blob_path(&Digest::of(b"{}"));
         fs::write(&config, b"{ }").unwrap();
         assert!(matches!(s.list(), Err(StoreError::Blob { .. })));
@@ -516,7 +620,15 @@ mod tests {
 
     #[test]
     fn names_that_could_be_paths_are_refused() {
-        for bad in ["../x", "/etc/passwd", "a/b", "", ".hidden", "Sandbox", "sha256:abc"] {
+        for bad in [
+            "../x",
+            "/etc/passwd",
+            "a/b",
+            "",
+            ".hidden",
+            "Sandbox",
+            "sha256:abc",
+        ] {
             let (_d, s) = store();
             s.init().unwrap();
             assert!(s.resolve(bad).is_err(), "{bad}");
@@ -528,7 +640,11 @@ mod tests {
     fn a_broken_index_is_an_error_not_an_empty_store() {
         let (_d, s) = store();
         s.init().unwrap();
-        fs::write(s.root().join("index.json"), b"{\"schemaVersion\": 2, \"manifests\": 7}").unwrap();
+        fs::write(
+            s.root().join("index.json"),
+            b"{\"schemaVersion\": 2, \"manifests\": 7}",
+        )
+        .unwrap();
         assert!(matches!(s.list(), Err(StoreError::Layout { .. })));
     }
 }

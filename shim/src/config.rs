@@ -66,7 +66,8 @@ impl Config {
     /// Reads the config file (absent means defaults) and applies
     /// `LINERATE_RUNTIME`, `LINERATE_STORE`, `LINERATE_INIT`, `LINERATE_LOG`.
     pub fn load() -> Result<Self, ConfigError> {
-        let path = std::env::var_os("LINERATE_CONFIG").map_or_else(|| PathBuf::from(DEFAULT_PATH), PathBuf::from);
+        let path = std::env::var_os("LINERATE_CONFIG")
+            .map_or_else(|| PathBuf::from(DEFAULT_PATH), PathBuf::from);
         let mut config = Self::from_file(&path)?;
         if let Some(r) = env("LINERATE_RUNTIME") {
             config.runtime = r;
@@ -91,9 +92,20 @@ impl Config {
                 message: e.message().replace('\n', " "),
             })?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => File::default(),
-            Err(source) => return Err(ConfigError::Read { path: path.to_owned(), source }),
+            Err(source) => {
+                return Err(ConfigError::Read {
+                    path: path.to_owned(),
+                    source,
+                })
+            }
         };
-        let File { runtime, default_level, store, init, verbose } = file;
+        let File {
+            runtime,
+            default_level,
+            store,
+            init,
+            verbose,
+        } = file;
         Ok(Self {
             runtime: runtime.unwrap_or_else(|| "runc".to_owned()),
             default_level: default_level.unwrap_or_else(|| "minimal".to_owned()),
@@ -116,12 +128,18 @@ mod tests {
     fn a_missing_file_gives_defaults_and_a_bad_one_an_error() {
         let dir = tempfile::tempdir().unwrap();
         let c = Config::from_file(&dir.path().join("none.toml")).unwrap();
-        assert_eq!((c.runtime.as_str(), c.default_level.as_str()), ("runc", "minimal"));
+        assert_eq!(
+            (c.runtime.as_str(), c.default_level.as_str()),
+            ("runc", "minimal")
+        );
         let p = dir.path().join("bad.toml");
         std::fs::write(&p, "runtim = \"crun\"\n").unwrap();
         assert!(Config::from_file(&p).is_err());
         std::fs::write(&p, "runtime = \"crun\"\ndefault_level = \"sandbox\"\n").unwrap();
         let c = Config::from_file(&p).unwrap();
-        assert_eq!((c.runtime.as_str(), c.default_level.as_str()), ("crun", "sandbox"));
+        assert_eq!(
+            (c.runtime.as_str(), c.default_level.as_str()),
+            ("crun", "sandbox")
+        );
     }
 }

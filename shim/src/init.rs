@@ -112,21 +112,33 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<InitArgs, InitE
     let usage = |m: &str| InitError::Usage(m.to_owned());
 
     loop {
-        let arg = args.next().ok_or_else(|| usage("missing `--` before the command"))?;
-        let arg = arg.to_str().ok_or_else(|| usage("an option is not UTF-8"))?.to_owned();
+        let arg = args
+            .next()
+            .ok_or_else(|| usage("missing `--` before the command"))?;
+        let arg = arg
+            .to_str()
+            .ok_or_else(|| usage("an option is not UTF-8"))?
+            .to_owned();
         let mut value = || {
             args.next()
                 .and_then(|v| v.into_string().ok())
                 .ok_or_else(|| InitError::Usage(format!("{arg} needs a value")))
         };
         match arg.as_str() {
-            "--digest" => digest = Some(value()?.parse().map_err(|e| InitError::Usage(format!("--digest: {e}")))?),
+            "--digest" => {
+                digest = Some(
+                    value()?
+                        .parse()
+                        .map_err(|e| InitError::Usage(format!("--digest: {e}")))?,
+                )
+            }
             "--blob" => blob = PathBuf::from(value()?),
             "--container" => container = Some(value()?),
             "--drop-caps" => {
                 let v = value()?;
                 let hex = v.strip_prefix("0x").unwrap_or(&v);
-                drop_caps = u64::from_str_radix(hex, 16).map_err(|_| usage("--drop-caps takes a hex mask"))?;
+                drop_caps = u64::from_str_radix(hex, 16)
+                    .map_err(|_| usage("--drop-caps takes a hex mask"))?;
             }
             "--verbose" => verbose = true,
             "--" => break,
@@ -138,16 +150,30 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<InitArgs, InitE
         return Err(usage("no command after `--`"));
     }
     let digest = digest.ok_or_else(|| usage("--digest is required"))?;
-    Ok(InitArgs { digest, blob, container, drop_caps, verbose, reduce_caps: false, command })
+    Ok(InitArgs {
+        digest,
+        blob,
+        container,
+        drop_caps,
+        verbose,
+        reduce_caps: false,
+        command,
+    })
 }
 
 /// Reads the blob under the size limit and checks its digest.
 pub fn read_blob(path: &std::path::Path, digest: &Digest) -> Result<Blob, InitError> {
-    let file = File::open(path).map_err(|source| InitError::Read { path: path.to_owned(), source })?;
+    let file = File::open(path).map_err(|source| InitError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
     let mut bytes = Vec::new();
     file.take(MAX_BLOB_BYTES + 1)
         .read_to_end(&mut bytes)
-        .map_err(|source| InitError::Read { path: path.to_owned(), source })?;
+        .map_err(|source| InitError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
     if bytes.len() as u64 > MAX_BLOB_BYTES {
         return Err(InitError::TooLarge(path.to_owned()));
     }
@@ -156,14 +182,28 @@ pub fn read_blob(path: &std::path::Path, digest: &Digest) -> Result<Blob, InitEr
 
 /// Installs the profile and execs the command; returns only on failure.
 pub fn run(args: InitArgs) -> InitError {
-    let InitArgs { digest, blob, container: _, drop_caps, verbose, reduce_caps, command } = args;
+    let InitArgs {
+        digest,
+        blob,
+        container: _,
+        drop_caps,
+        verbose,
+        reduce_caps,
+        command,
+    } = args;
 
     let blob = match read_blob(&blob, &digest) {
         Ok(b) => b,
         Err(e) => return e,
     };
 
-    let report = match apply::apply(&blob, &Options { drop_caps, reduce_caps }) {
+    let report = match apply::apply(
+        &blob,
+        &Options {
+            drop_caps,
+            reduce_caps,
+        },
+    ) {
         Ok(r) => r,
         Err(e) => return InitError::Apply(e),
     };
@@ -172,7 +212,10 @@ pub fn run(args: InitArgs) -> InitError {
     }
 
     let err = Command::new(&command[0]).args(&command[1..]).exec();
-    InitError::Exec { command: command[0].to_string_lossy().into_owned(), source: err }
+    InitError::Exec {
+        command: command[0].to_string_lossy().into_owned(),
+        source: err,
+    }
 }
 
 /// One line saying what was installed, for `--verbose`.
@@ -234,8 +277,19 @@ mod tests {
     #[test]
     fn parses_the_shims_arguments() {
         let d = format!("sha256:{}", "a".repeat(64));
-        let a = parse(args(&["--digest", &d, "--container", "c1", "--drop-caps", "0x200000", "--", "sh", "-c", "x"]))
-            .unwrap();
+        let a = parse(args(&[
+            "--digest",
+            &d,
+            "--container",
+            "c1",
+            "--drop-caps",
+            "0x200000",
+            "--",
+            "sh",
+            "-c",
+            "x",
+        ]))
+        .unwrap();
         assert_eq!(a.digest.to_string(), d);
         assert_eq!(a.drop_caps, 0x20_0000);
         assert_eq!(a.command, args(&["sh", "-c", "x"]));
@@ -246,7 +300,7 @@ mod tests {
     fn refuses_what_it_cannot_read() {
         let d = format!("sha256:{}", "a".repeat(64));
         for bad in [
-            args(&["--digest", &d, "--", ]),
+            args(&["--digest", &d, "--"]),
             args(&["--digest", &d, "sh"]),
             args(&["--", "sh"]),
             args(&["--digest", "sha256:1", "--", "sh"]),

@@ -4,7 +4,9 @@
 /// Sends `tracing` events at `LINERATE_LOG`'s level (`debug`, `info`, ...)
 /// to stderr; does nothing when it is unset.
 pub fn init() {
-    let Ok(filter) = std::env::var("LINERATE_LOG") else { return };
+    let Ok(filter) = std::env::var("LINERATE_LOG") else {
+        return;
+    };
     let filter = tracing_subscriber::EnvFilter::try_new(&filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let _ = tracing_subscriber::fmt()

@@ -40,15 +40,23 @@ pub enum PrecreateError {
 
 /// Reads a spec from `input` (to its end, under the limit), rewrites it for
 /// its annotation, and returns the new spec's bytes.
-pub fn precreate(input: impl Read, config: &Config, init: PathBuf) -> Result<Vec<u8>, PrecreateError> {
+pub fn precreate(
+    input: impl Read,
+    config: &Config,
+    init: PathBuf,
+) -> Result<Vec<u8>, PrecreateError> {
     let mut bytes = Vec::new();
-    input.take(MAX_SPEC_BYTES + 1).read_to_end(&mut bytes).map_err(PrecreateError::Read)?;
+    input
+        .take(MAX_SPEC_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(PrecreateError::Read)?;
     if bytes.len() as u64 > MAX_SPEC_BYTES {
         return Err(PrecreateError::TooLarge);
     }
     let mut doc: Value = serde_json::from_slice(&bytes).map_err(PrecreateError::Json)?;
 
-    let request = select::request(&spec::annotations(&doc), &config.default_level).map_err(PrecreateError::Select)?;
+    let request = select::request(&spec::annotations(&doc), &config.default_level)
+        .map_err(PrecreateError::Select)?;
     let store = Store::locate(config.store.as_deref());
     let (digest, blob) = select::resolve(&store, &request).map_err(PrecreateError::Select)?;
     if !init.is_file() {
@@ -57,7 +65,11 @@ pub fn precreate(input: impl Read, config: &Config, init: PathBuf) -> Result<Vec
 
     // podman gives no container id before create; the hostname it sets is
     // the short id, which is what its users see.
-    let container = doc.get("hostname").and_then(Value::as_str).unwrap_or("podman").to_owned();
+    let container = doc
+        .get("hostname")
+        .and_then(Value::as_str)
+        .unwrap_or("podman")
+        .to_owned();
     let blob_file = store.blob_path(&digest);
     let rewrite = spec::Rewrite {
         container: &container,
@@ -96,16 +108,24 @@ mod tests {
         let cfg = config(store.root());
 
         let spec = br#"{"process": {"args": ["sh"]}, "hostname": "abc", "annotations": {"io.linerate.level": "sandbox"}}"#;
-        let out: Value = serde_json::from_slice(&precreate(&spec[..], &cfg, init.clone()).unwrap()).unwrap();
+        let out: Value =
+            serde_json::from_slice(&precreate(&spec[..], &cfg, init.clone()).unwrap()).unwrap();
         assert_eq!(out["process"]["args"][0], crate::init::INIT_PATH);
         assert_eq!(out["process"]["noNewPrivileges"], true);
 
         for bad in [&b"{\"process\": "[..], b"", b"[]"] {
             assert!(precreate(bad, &cfg, init.clone()).is_err());
         }
-        let unknown = br#"{"process": {"args": ["sh"]}, "annotations": {"io.linerate.level": "Sandbox"}}"#;
-        assert!(matches!(precreate(&unknown[..], &cfg, init.clone()), Err(PrecreateError::Select(_))));
+        let unknown =
+            br#"{"process": {"args": ["sh"]}, "annotations": {"io.linerate.level": "Sandbox"}}"#;
+        assert!(matches!(
+            precreate(&unknown[..], &cfg, init.clone()),
+            Err(PrecreateError::Select(_))
+        ));
         let missing_init = dir.path().join("nothing");
-        assert!(matches!(precreate(&spec[..], &cfg, missing_init), Err(PrecreateError::Init(_))));
+        assert!(matches!(
+            precreate(&spec[..], &cfg, missing_init),
+            Err(PrecreateError::Init(_))
+        ));
     }
 }

@@ -3,12 +3,26 @@
 //! it does not rewrite goes to the real runtime unchanged.
 
 /// Global options of runc and crun that take a value.
-const GLOBAL_VALUED: &[&str] =
-    &["--root", "--log", "--log-format", "--log-level", "--criu", "--rootless", "--cgroup-manager"];
+const GLOBAL_VALUED: &[&str] = &[
+    "--root",
+    "--log",
+    "--log-format",
+    "--log-level",
+    "--criu",
+    "--rootless",
+    "--cgroup-manager",
+];
 
 /// Options of `create` and `run` (runc and crun) that take a value.
-const CREATE_VALUED: &[&str] =
-    &["--bundle", "-b", "--console-socket", "--pid-file", "--preserve-fds", "--config", "-f"];
+const CREATE_VALUED: &[&str] = &[
+    "--bundle",
+    "-b",
+    "--console-socket",
+    "--pid-file",
+    "--preserve-fds",
+    "--config",
+    "-f",
+];
 
 /// Options of `exec` (runc and crun) that take a value.
 const EXEC_VALUED: &[&str] = &[
@@ -33,8 +47,15 @@ const EXEC_VALUED: &[&str] = &[
 ];
 
 /// Flags of `exec` that take no value.
-const EXEC_FLAGS: &[&str] =
-    &["--tty", "-t", "--detach", "-d", "--no-new-privs", "--ignore-paused", "--no-subreaper"];
+const EXEC_FLAGS: &[&str] = &[
+    "--tty",
+    "-t",
+    "--detach",
+    "-d",
+    "--no-new-privs",
+    "--ignore-paused",
+    "--no-subreaper",
+];
 
 /// A runtime command line split into its parts.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -96,11 +117,19 @@ fn split_eq(arg: &str) -> (&str, Option<&str>) {
 }
 
 /// An option's value: after `=`, else the next argument (consumed).
-fn take_value(rest: &[String], i: &mut usize, key: &str, inline: Option<&str>) -> Result<String, ArgsError> {
+fn take_value(
+    rest: &[String],
+    i: &mut usize,
+    key: &str,
+    inline: Option<&str>,
+) -> Result<String, ArgsError> {
     if let Some(v) = inline {
         return Ok(v.to_owned());
     }
-    let v = rest.get(*i).cloned().ok_or_else(|| ArgsError::MissingValue(key.to_owned()))?;
+    let v = rest
+        .get(*i)
+        .cloned()
+        .ok_or_else(|| ArgsError::MissingValue(key.to_owned()))?;
     *i += 1;
     Ok(v)
 }
@@ -117,8 +146,15 @@ pub fn split(args: &[String]) -> Invocation {
     }
     let globals = args[..i.min(args.len())].to_vec();
     let command = args.get(i).cloned();
-    let rest = args.get(i + 1..).map(<[String]>::to_vec).unwrap_or_default();
-    Invocation { globals, command, rest }
+    let rest = args
+        .get(i + 1..)
+        .map(<[String]>::to_vec)
+        .unwrap_or_default();
+    Invocation {
+        globals,
+        command,
+        rest,
+    }
 }
 
 /// Reads the arguments of `create` or `run`.
@@ -149,7 +185,11 @@ pub fn create(rest: &[String]) -> Result<Create, ArgsError> {
             _ => {}
         }
     }
-    Ok(Create { id: id.ok_or(ArgsError::NoId)?, bundle, config })
+    Ok(Create {
+        id: id.ok_or(ArgsError::NoId)?,
+        bundle,
+        config,
+    })
 }
 
 /// Reads the arguments of `exec`.
@@ -190,7 +230,13 @@ pub fn exec(rest: &[String]) -> Result<Exec, ArgsError> {
     if command.first().is_some_and(|c| c == "--") {
         command.remove(0);
     }
-    Ok(Exec { options, process, caps, id, command })
+    Ok(Exec {
+        options,
+        process,
+        caps,
+        id,
+        command,
+    })
 }
 
 #[cfg(test)]
@@ -203,7 +249,9 @@ mod tests {
 
     #[test]
     fn splits_containerd_and_podman_command_lines() {
-        let inv = split(&v("--root /r --log /l --log-format json create --bundle /b --pid-file /p c1"));
+        let inv = split(&v(
+            "--root /r --log /l --log-format json create --bundle /b --pid-file /p c1",
+        ));
         assert_eq!(inv.globals, v("--root /r --log /l --log-format json"));
         assert_eq!(inv.command.as_deref(), Some("create"));
         let c = create(&inv.rest).unwrap();
@@ -213,7 +261,10 @@ mod tests {
         assert_eq!(inv.command.as_deref(), Some("run"));
         assert_eq!(create(&inv.rest).unwrap().bundle, "/b");
         assert_eq!(create(&v("c3")).unwrap().bundle, ".");
-        assert_eq!(create(&v("--bundle")), Err(ArgsError::MissingValue("--bundle".into())));
+        assert_eq!(
+            create(&v("--bundle")),
+            Err(ArgsError::MissingValue("--bundle".into()))
+        );
         assert_eq!(create(&v("-d")), Err(ArgsError::NoId));
         assert_eq!(split(&v("--version")).command, None);
     }
@@ -226,8 +277,14 @@ mod tests {
         assert_eq!(e.caps, v("CAP_SYS_ADMIN"));
         assert_eq!(e.options, v("-t --cwd /tmp -e A=1 --cap CAP_SYS_ADMIN"));
         let e = exec(&v("--process /p.json --detach c1")).unwrap();
-        assert_eq!((e.process.as_deref(), e.command.len()), (Some("/p.json"), 0));
-        assert_eq!(exec(&v("--frobnicate c1 sh")), Err(ArgsError::UnknownOption("--frobnicate".into())));
+        assert_eq!(
+            (e.process.as_deref(), e.command.len()),
+            (Some("/p.json"), 0)
+        );
+        assert_eq!(
+            exec(&v("--frobnicate c1 sh")),
+            Err(ArgsError::UnknownOption("--frobnicate".into()))
+        );
         assert_eq!(exec(&v("c1 -- ls -l")).unwrap().command, v("ls -l"));
     }
 }

@@ -48,7 +48,10 @@ pub enum SelectError {
 }
 
 /// Reads the request from annotations; none means `default_level`.
-pub fn request(annotations: &BTreeMap<String, String>, default_level: &str) -> Result<Request, SelectError> {
+pub fn request(
+    annotations: &BTreeMap<String, String>,
+    default_level: &str,
+) -> Result<Request, SelectError> {
     match (annotations.get(LEVEL), annotations.get(PROFILE)) {
         (Some(_), Some(_)) => Err(SelectError::Both),
         (Some(l), None) => level(l),
@@ -70,7 +73,10 @@ pub fn resolve(store: &Store, request: &Request) -> Result<(Digest, Blob), Selec
     let reference = match request {
         Request::Level(l) | Request::Profile(l) => l.as_str(),
     };
-    let err = |source| SelectError::Store { reference: reference.to_owned(), source: Box::new(source) };
+    let err = |source| SelectError::Store {
+        reference: reference.to_owned(),
+        source: Box::new(source),
+    };
     let digest = store.resolve(reference).map_err(err)?;
     let blob = store.get(&digest).map_err(err)?;
     if blob.bpf_lsm {
@@ -84,17 +90,32 @@ mod tests {
     use super::*;
 
     fn ann(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
     }
 
     #[test]
     fn levels_are_exact_and_the_default_applies() {
-        assert_eq!(request(&ann(&[]), "minimal").unwrap(), Request::Level("minimal".into()));
-        assert_eq!(request(&ann(&[(LEVEL, "sandbox")]), "minimal").unwrap(), Request::Level("sandbox".into()));
+        assert_eq!(
+            request(&ann(&[]), "minimal").unwrap(),
+            Request::Level("minimal".into())
+        );
+        assert_eq!(
+            request(&ann(&[(LEVEL, "sandbox")]), "minimal").unwrap(),
+            Request::Level("sandbox".into())
+        );
         for bad in ["Sandbox", "sandboxx", "", " sandbox"] {
-            assert!(matches!(request(&ann(&[(LEVEL, bad)]), "minimal"), Err(SelectError::UnknownLevel(_))));
+            assert!(matches!(
+                request(&ann(&[(LEVEL, bad)]), "minimal"),
+                Err(SelectError::UnknownLevel(_))
+            ));
         }
-        assert!(matches!(request(&ann(&[(LEVEL, "sandbox"), (PROFILE, "x")]), "minimal"), Err(SelectError::Both)));
+        assert!(matches!(
+            request(&ann(&[(LEVEL, "sandbox"), (PROFILE, "x")]), "minimal"),
+            Err(SelectError::Both)
+        ));
         assert!(request(&ann(&[]), "nope").is_err());
     }
 
@@ -103,11 +124,22 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::new(dir.path());
         for (name, _) in linerate_profiles::levels::SOURCES {
-            store.put(&linerate_profiles::compile::compile_level(name).unwrap(), Some(name)).unwrap();
+            store
+                .put(
+                    &linerate_profiles::compile::compile_level(name).unwrap(),
+                    Some(name),
+                )
+                .unwrap();
         }
         assert!(resolve(&store, &Request::Level("sandbox".into())).is_ok());
-        assert!(matches!(resolve(&store, &Request::Level("hardened".into())), Err(SelectError::Hardened(_))));
+        assert!(matches!(
+            resolve(&store, &Request::Level("hardened".into())),
+            Err(SelectError::Hardened(_))
+        ));
         let zero = format!("sha256:{}", "0".repeat(64));
-        assert!(matches!(resolve(&store, &Request::Profile(zero)), Err(SelectError::Store { .. })));
+        assert!(matches!(
+            resolve(&store, &Request::Profile(zero)),
+            Err(SelectError::Store { .. })
+        ));
     }
 }

@@ -27,7 +27,13 @@ use crate::select::DIGEST;
 pub const ORIGINAL: &str = "io.linerate.original";
 
 /// The capability sets of `process.capabilities`.
-const SETS: [&str; 5] = ["bounding", "effective", "permitted", "inheritable", "ambient"];
+const SETS: [&str; 5] = [
+    "bounding",
+    "effective",
+    "permitted",
+    "inheritable",
+    "ambient",
+];
 
 /// Capabilities lent to linerate-init when no_new_privs is off: the kernel
 /// attaches seccomp filters and Landlock rulesets without no_new_privs only
@@ -88,10 +94,17 @@ pub fn annotations(spec: &Value) -> BTreeMap<String, String> {
 /// Undoes an earlier rewrite, if the spec carries one; returns whether it did.
 pub fn restore(spec: &mut Value) -> Result<bool, SpecError> {
     let obj = spec.as_object_mut().ok_or(SpecError::NotObject)?;
-    let Some(saved) = obj.get_mut("annotations").and_then(Value::as_object_mut).and_then(|a| a.remove(ORIGINAL)) else {
+    let Some(saved) = obj
+        .get_mut("annotations")
+        .and_then(Value::as_object_mut)
+        .and_then(|a| a.remove(ORIGINAL))
+    else {
         return Ok(false);
     };
-    let saved: Value = saved.as_str().and_then(|s| serde_json::from_str(s).ok()).ok_or(SpecError::Original)?;
+    let saved: Value = saved
+        .as_str()
+        .and_then(|s| serde_json::from_str(s).ok())
+        .ok_or(SpecError::Original)?;
     if let Some(a) = obj.get_mut("annotations").and_then(Value::as_object_mut) {
         a.remove(DIGEST);
     }
@@ -127,7 +140,13 @@ pub fn rewrite(spec: &mut Value, r: &Rewrite<'_>) -> Result<(), SpecError> {
         let digest: Option<Digest> = arg_after("--digest").and_then(|d| d.parse().ok());
         let source = |dest: &str| {
             let mounts = spec.get("mounts")?.as_array()?;
-            mounts.iter().rev().find(|m| m["destination"] == dest)?.get("source")?.as_str().map(Path::new)
+            mounts
+                .iter()
+                .rev()
+                .find(|m| m["destination"] == dest)?
+                .get("source")?
+                .as_str()
+                .map(Path::new)
         };
         // The profile itself may have been recompiled since: only what it
         // enforces must be the same.
@@ -136,7 +155,11 @@ pub fn rewrite(spec: &mut Value, r: &Rewrite<'_>) -> Result<(), SpecError> {
             digest: digest.as_ref().unwrap_or(r.digest),
             init: source(INIT_PATH).unwrap_or(r.init),
             blob_file: source(BLOB_PATH).unwrap_or(r.blob_file),
-            verbose: args.is_some_and(|a| a.iter().take_while(|v| *v != "--").any(|v| v == "--verbose")),
+            verbose: args.is_some_and(|a| {
+                a.iter()
+                    .take_while(|v| *v != "--")
+                    .any(|v| v == "--verbose")
+            }),
             blob: r.blob,
         };
         if rewritten(&base, &previous)? != *spec {
@@ -158,15 +181,23 @@ fn rewritten(base: &Value, r: &Rewrite<'_>) -> Result<Value, SpecError> {
         "namespaces": obj.get("linux").and_then(|l| l.get("namespaces")).cloned().unwrap_or(Value::Null),
     });
 
-    let process = obj.get_mut("process").and_then(Value::as_object_mut).ok_or(SpecError::NoProcess)?;
+    let process = obj
+        .get_mut("process")
+        .and_then(Value::as_object_mut)
+        .ok_or(SpecError::NoProcess)?;
     wrap_process(process, r)?;
 
     if r.blob.network == NetworkMode::Private {
         let linux = obj.entry("linux").or_insert_with(|| json!({}));
         let linux = linux.as_object_mut().ok_or(SpecError::Type("linux"))?;
         let ns = linux.entry("namespaces").or_insert_with(|| json!([]));
-        let ns = ns.as_array_mut().ok_or(SpecError::Type("linux.namespaces"))?;
-        if !ns.iter().any(|n| n.get("type").and_then(Value::as_str) == Some("network")) {
+        let ns = ns
+            .as_array_mut()
+            .ok_or(SpecError::Type("linux.namespaces"))?;
+        if !ns
+            .iter()
+            .any(|n| n.get("type").and_then(Value::as_str) == Some("network"))
+        {
             ns.push(json!({ "type": "network" }));
         }
     }
@@ -176,7 +207,10 @@ fn rewritten(base: &Value, r: &Rewrite<'_>) -> Result<Value, SpecError> {
     for m in mounts.iter() {
         let dest = m.get("destination").and_then(Value::as_str).unwrap_or("");
         let clean = dest.trim_end_matches('/');
-        if clean == "/.linerate" || clean.starts_with("/.linerate/") || clean.is_empty() && dest == "/" {
+        if clean == "/.linerate"
+            || clean.starts_with("/.linerate/")
+            || clean.is_empty() && dest == "/"
+        {
             return Err(SpecError::MountPointTaken(dest.to_owned()));
         }
     }
@@ -200,7 +234,10 @@ fn rewritten(base: &Value, r: &Rewrite<'_>) -> Result<Value, SpecError> {
 /// no_new_privs and capabilities for the profile: the spec's `process`, or
 /// the process file of `runc exec --process`.
 pub fn wrap_process(process: &mut Map<String, Value>, r: &Rewrite<'_>) -> Result<(), SpecError> {
-    let args = process.get("args").and_then(Value::as_array).ok_or(SpecError::NoProcess)?;
+    let args = process
+        .get("args")
+        .and_then(Value::as_array)
+        .ok_or(SpecError::NoProcess)?;
     if args.is_empty() || !args.iter().all(Value::is_string) {
         return Err(SpecError::NoProcess);
     }
@@ -210,7 +247,10 @@ pub fn wrap_process(process: &mut Map<String, Value>, r: &Rewrite<'_>) -> Result
             process.insert("noNewPrivileges".to_owned(), Value::Bool(b));
             b
         }
-        None => process.get("noNewPrivileges").and_then(Value::as_bool).unwrap_or(false),
+        None => process
+            .get("noNewPrivileges")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
     };
     let lent = capabilities(process, r.blob.capabilities, nnp)?;
 
@@ -229,7 +269,10 @@ pub fn wrap_process(process: &mut Map<String, Value>, r: &Rewrite<'_>) -> Result
         init_args.push(json!("--verbose"));
     }
     init_args.push(json!("--"));
-    let args = process.get_mut("args").and_then(Value::as_array_mut).ok_or(SpecError::NoProcess)?;
+    let args = process
+        .get_mut("args")
+        .and_then(Value::as_array_mut)
+        .ok_or(SpecError::NoProcess)?;
     init_args.append(args);
     *args = init_args;
     Ok(())
@@ -237,7 +280,9 @@ pub fn wrap_process(process: &mut Map<String, Value>, r: &Rewrite<'_>) -> Result
 
 fn names(v: Option<&Value>) -> Result<u64, SpecError> {
     let Some(v) = v else { return Ok(0) };
-    let list = v.as_array().ok_or(SpecError::Type("process.capabilities"))?;
+    let list = v
+        .as_array()
+        .ok_or(SpecError::Type("process.capabilities"))?;
     Ok(list
         .iter()
         .filter_map(Value::as_str)
@@ -246,7 +291,10 @@ fn names(v: Option<&Value>) -> Result<u64, SpecError> {
 }
 
 fn to_names(mask: u64) -> Value {
-    let mut caps: Vec<Capability> = caps::all().into_iter().filter(|c| mask & c.bitmask() != 0).collect();
+    let mut caps: Vec<Capability> = caps::all()
+        .into_iter()
+        .filter(|c| mask & c.bitmask() != 0)
+        .collect();
     caps.sort_by_key(Capability::index);
     Value::Array(caps.iter().map(|c| Value::String(c.to_string())).collect())
 }
@@ -254,9 +302,15 @@ fn to_names(mask: u64) -> Value {
 /// Sets the capability sets for `keep` (never more than the spec's bounding
 /// set), lends CAP_SYS_ADMIN and CAP_SETPCAP when no_new_privs is off, and
 /// returns the mask lent.
-fn capabilities(process: &mut Map<String, Value>, keep: Option<u64>, nnp: bool) -> Result<u64, SpecError> {
+fn capabilities(
+    process: &mut Map<String, Value>,
+    keep: Option<u64>,
+    nnp: bool,
+) -> Result<u64, SpecError> {
     let caps = process.entry("capabilities").or_insert_with(|| json!({}));
-    let caps = caps.as_object_mut().ok_or(SpecError::Type("process.capabilities"))?;
+    let caps = caps
+        .as_object_mut()
+        .ok_or(SpecError::Type("process.capabilities"))?;
 
     if let Some(keep) = keep {
         let kept = keep & names(caps.get("bounding"))?;
@@ -309,14 +363,17 @@ mod tests {
     fn rewrite_for(spec: &mut Value, level: &str) -> Result<(), SpecError> {
         let blob = compile_level(level).unwrap();
         let digest = Digest::of(&blob.to_bytes());
-        rewrite(spec, &Rewrite {
-            container: "c1",
-            digest: &digest,
-            blob: &blob,
-            init: Path::new("/usr/lib/linerate/linerate-init"),
-            blob_file: Path::new("/store/blob"),
-            verbose: false,
-        })
+        rewrite(
+            spec,
+            &Rewrite {
+                container: "c1",
+                digest: &digest,
+                blob: &blob,
+                init: Path::new("/usr/lib/linerate/linerate-init"),
+                blob_file: Path::new("/store/blob"),
+                verbose: false,
+            },
+        )
     }
 
     #[test]
@@ -329,10 +386,16 @@ mod tests {
         let args = spec["process"]["args"].as_array().unwrap();
         assert_eq!(args[0], INIT_PATH);
         assert_eq!(args[args.len() - 2..], [json!("--"), json!("sh")]);
-        assert!(spec["linux"]["namespaces"].as_array().unwrap().contains(&json!({"type": "network"})));
+        assert!(spec["linux"]["namespaces"]
+            .as_array()
+            .unwrap()
+            .contains(&json!({"type": "network"})));
         assert_eq!(spec["mounts"].as_array().unwrap().len(), 3);
         assert_eq!(spec["process"]["somethingNew"], json!({"kept": true}));
-        assert!(spec["annotations"][DIGEST].as_str().unwrap().starts_with("sha256:"));
+        assert!(spec["annotations"][DIGEST]
+            .as_str()
+            .unwrap()
+            .starts_with("sha256:"));
     }
 
     #[test]
@@ -353,17 +416,28 @@ mod tests {
     fn minimal_leaves_capabilities_and_lends_only_without_no_new_privs() {
         let mut spec = runc_spec();
         rewrite_for(&mut spec, "minimal").unwrap();
-        assert_eq!(spec["process"]["capabilities"], runc_spec()["process"]["capabilities"]);
-        assert!(!spec["process"]["args"].as_array().unwrap().contains(&json!("--drop-caps")));
+        assert_eq!(
+            spec["process"]["capabilities"],
+            runc_spec()["process"]["capabilities"]
+        );
+        assert!(!spec["process"]["args"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("--drop-caps")));
 
         let mut spec = runc_spec();
         spec["process"]["noNewPrivileges"] = json!(false);
         rewrite_for(&mut spec, "minimal").unwrap();
-        let eff = spec["process"]["capabilities"]["effective"].as_array().unwrap();
+        let eff = spec["process"]["capabilities"]["effective"]
+            .as_array()
+            .unwrap();
         assert!(eff.contains(&json!("CAP_SYS_ADMIN")) && eff.contains(&json!("CAP_SETPCAP")));
         let args = spec["process"]["args"].as_array().unwrap();
         let i = args.iter().position(|a| a == "--drop-caps").unwrap();
-        assert_eq!(args[i + 1], json!(format!("{:#x}", (1u64 << 21) | (1 << 8))));
+        assert_eq!(
+            args[i + 1],
+            json!(format!("{:#x}", (1u64 << 21) | (1 << 8)))
+        );
     }
 
     #[test]
@@ -379,27 +453,41 @@ mod tests {
             assert_eq!(spec, before);
         }
         let mut spec = runc_spec();
-        spec["mounts"].as_array_mut().unwrap().push(json!({"destination": "/.linerate", "type": "tmpfs"}));
-        assert!(matches!(rewrite_for(&mut spec, "sandbox"), Err(SpecError::MountPointTaken(_))));
+        spec["mounts"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"destination": "/.linerate", "type": "tmpfs"}));
+        assert!(matches!(
+            rewrite_for(&mut spec, "sandbox"),
+            Err(SpecError::MountPointTaken(_))
+        ));
     }
 
     #[test]
     fn a_kept_capability_is_never_more_than_the_bounding_set() {
         let mut spec = runc_spec();
         let mut blob = compile_level("sandbox").unwrap();
-        blob.capabilities = Some(Capability::CAP_NET_BIND_SERVICE.bitmask() | Capability::CAP_SYS_ADMIN.bitmask());
+        blob.capabilities =
+            Some(Capability::CAP_NET_BIND_SERVICE.bitmask() | Capability::CAP_SYS_ADMIN.bitmask());
         let digest = Digest::of(b"x");
-        rewrite(&mut spec, &Rewrite {
-            container: "c",
-            digest: &digest,
-            blob: &blob,
-            init: Path::new("/i"),
-            blob_file: Path::new("/b"),
-            verbose: false,
-        })
+        rewrite(
+            &mut spec,
+            &Rewrite {
+                container: "c",
+                digest: &digest,
+                blob: &blob,
+                init: Path::new("/i"),
+                blob_file: Path::new("/b"),
+                verbose: false,
+            },
+        )
         .unwrap();
         for set in SETS {
-            assert_eq!(spec["process"]["capabilities"][set], json!(["CAP_NET_BIND_SERVICE"]), "{set}");
+            assert_eq!(
+                spec["process"]["capabilities"][set],
+                json!(["CAP_NET_BIND_SERVICE"]),
+                "{set}"
+            );
         }
     }
 }

@@ -16,10 +16,19 @@ const LANDLOCK_CREATE_RULESET_VERSION: libc::c_uint = 1;
 pub(crate) fn seccomp_set_mode_filter(prog: &[SockFilter]) -> io::Result<()> {
     let filters: Vec<libc::sock_filter> = prog
         .iter()
-        .map(|i| libc::sock_filter { code: i.code, jt: i.jt, jf: i.jf, k: i.k })
+        .map(|i| libc::sock_filter {
+            code: i.code,
+            jt: i.jt,
+            jf: i.jf,
+            k: i.k,
+        })
         .collect();
-    let len = u16::try_from(filters.len()).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
-    let fprog = libc::sock_fprog { len, filter: filters.as_ptr().cast_mut() };
+    let len =
+        u16::try_from(filters.len()).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    let fprog = libc::sock_fprog {
+        len,
+        filter: filters.as_ptr().cast_mut(),
+    };
     // SAFETY: `fprog` points at `filters`, which lives until the call returns;
     // the kernel copies the program and keeps no pointer to it.
     let rc = unsafe {

@@ -43,7 +43,12 @@ struct Run {
 }
 
 fn stmt(code: u16, k: u32) -> SockFilter {
-    SockFilter { code, jt: 0, jf: 0, k }
+    SockFilter {
+        code,
+        jt: 0,
+        jf: 0,
+        k,
+    }
 }
 
 fn jump(code: u16, k: u32, jt: u8, jf: u8) -> SockFilter {
@@ -78,7 +83,10 @@ pub fn compile(policy: &Policy, arch: Arch) -> Vec<SockFilter> {
 /// holes in it, get the default action.
 fn runs(policy: &Policy, arch: Arch) -> Vec<Run> {
     let default = Leaf::Ret(policy.seccomp.default);
-    let mut runs: Vec<Run> = vec![Run { first: 0, leaf: default.clone() }];
+    let mut runs: Vec<Run> = vec![Run {
+        first: 0,
+        leaf: default.clone(),
+    }];
     let mut push = |first: u32, leaf: Leaf| {
         let last = runs.last().expect("runs start non-empty");
         if last.leaf == leaf && matches!(leaf, Leaf::Ret(_)) {
@@ -94,7 +102,11 @@ fn runs(policy: &Policy, arch: Arch) -> Vec<Run> {
         if nr > next {
             push(next, default.clone());
         }
-        let base = policy.seccomp.syscalls.get(name).map_or(policy.seccomp.default, |(a, _)| *a);
+        let base = policy
+            .seccomp
+            .syscalls
+            .get(name)
+            .map_or(policy.seccomp.default, |(a, _)| *a);
         let leaf = match policy.seccomp.rules.get(name) {
             Some(rules) if !rules.is_empty() => {
                 Leaf::Rules(rules.iter().map(|(r, _)| r.clone()).collect(), base)
@@ -210,14 +222,20 @@ mod tests {
         let bound = 6 + usize::try_from(depth).unwrap() + 1;
         let mut worst = 0;
         for nr in 0..600 {
-            if p.seccomp.rules.contains_key(Arch::X86_64.name(nr).unwrap_or("")) {
+            if p.seccomp
+                .rules
+                .contains_key(Arch::X86_64.name(nr).unwrap_or(""))
+            {
                 continue;
             }
             let d = SeccompData::new(Arch::X86_64.audit_arch(), nr, [0; 6]);
             let (_, steps) = run(&prog, &d).unwrap();
             worst = worst.max(steps);
         }
-        assert!(worst <= bound, "worst path {worst} instructions for {runs} runs");
+        assert!(
+            worst <= bound,
+            "worst path {worst} instructions for {runs} runs"
+        );
     }
 
     #[test]
@@ -226,8 +244,14 @@ mod tests {
         // left half of the tree outgrows an 8-bit offset.
         let mut p = level("minimal");
         for &(name, _) in Arch::X86_64.table() {
-            let rule = ArgRule { arg: 0, cond: Cond::In(vec![1, 2, 3]), action: Action::Errno(1) };
-            p.seccomp.rules.insert(name.to_owned(), vec![(rule, String::new())]);
+            let rule = ArgRule {
+                arg: 0,
+                cond: Cond::In(vec![1, 2, 3]),
+                action: Action::Errno(1),
+            };
+            p.seccomp
+                .rules
+                .insert(name.to_owned(), vec![(rule, String::new())]);
         }
         let prog = compile(&p, Arch::X86_64);
         assert!(prog.iter().any(|i| i.code == op::JMP_JA && i.k > 255));
@@ -235,7 +259,11 @@ mod tests {
             for a0 in [0u64, 2, 4] {
                 let d = SeccompData::new(Arch::X86_64.audit_arch(), nr, [a0, 0, 0, 0, 0, 0]);
                 let want = p.verdict(Arch::X86_64, nr, &d.args);
-                assert_eq!(Action::from_ret(run(&prog, &d).unwrap().0), Some(want), "nr {nr}");
+                assert_eq!(
+                    Action::from_ret(run(&prog, &d).unwrap().0),
+                    Some(want),
+                    "nr {nr}"
+                );
             }
         }
     }

@@ -20,7 +20,12 @@ pub struct SeccompData {
 impl SeccompData {
     /// A syscall `nr` of `arch` with `args`.
     pub fn new(arch: u32, nr: u32, args: [u64; 6]) -> Self {
-        Self { nr, arch, instruction_pointer: 0, args }
+        Self {
+            nr,
+            arch,
+            instruction_pointer: 0,
+            args,
+        }
     }
 
     /// The 32-bit word at byte `offset`, as `BPF_LD | BPF_W | BPF_ABS` reads it
@@ -35,7 +40,11 @@ impl SeccompData {
             16..=60 if offset.is_multiple_of(4) => {
                 let i = usize::try_from((offset - 16) / 8).ok()?;
                 let a = self.args[i];
-                if offset.is_multiple_of(8) { a as u32 } else { (a >> 32) as u32 }
+                if offset.is_multiple_of(8) {
+                    a as u32
+                } else {
+                    (a >> 32) as u32
+                }
             }
             _ => return None,
         };
@@ -81,14 +90,18 @@ pub fn run(prog: &[SockFilter], data: &SeccompData) -> Result<(u32, usize), Inte
         let next = pc + 1;
         pc = match insn.code {
             op::LD_W_ABS => {
-                acc = data.word(insn.k).ok_or(InterpError::Load { offset: insn.k, pc })?;
+                acc = data
+                    .word(insn.k)
+                    .ok_or(InterpError::Load { offset: insn.k, pc })?;
                 next
             }
             op::ALU_AND_K => {
                 acc &= insn.k;
                 next
             }
-            op::JMP_JA => next + usize::try_from(insn.k).map_err(|_| InterpError::OutOfBounds { pc })?,
+            op::JMP_JA => {
+                next + usize::try_from(insn.k).map_err(|_| InterpError::OutOfBounds { pc })?
+            }
             op::JMP_JEQ_K => branch(next, insn, acc == insn.k),
             op::JMP_JGE_K => branch(next, insn, acc >= insn.k),
             op::JMP_JSET_K => branch(next, insn, acc & insn.k != 0),
@@ -110,18 +123,48 @@ mod tests {
     #[test]
     fn runs_a_small_program() {
         let prog = [
-            SockFilter { code: op::LD_W_ABS, jt: 0, jf: 0, k: 0 },
-            SockFilter { code: op::JMP_JEQ_K, jt: 0, jf: 1, k: 39 },
-            SockFilter { code: op::RET_K, jt: 0, jf: 0, k: Action::Allow.ret() },
-            SockFilter { code: op::RET_K, jt: 0, jf: 0, k: Action::Errno(1).ret() },
+            SockFilter {
+                code: op::LD_W_ABS,
+                jt: 0,
+                jf: 0,
+                k: 0,
+            },
+            SockFilter {
+                code: op::JMP_JEQ_K,
+                jt: 0,
+                jf: 1,
+                k: 39,
+            },
+            SockFilter {
+                code: op::RET_K,
+                jt: 0,
+                jf: 0,
+                k: Action::Allow.ret(),
+            },
+            SockFilter {
+                code: op::RET_K,
+                jt: 0,
+                jf: 0,
+                k: Action::Errno(1).ret(),
+            },
         ];
-        assert_eq!(run(&prog, &SeccompData::new(0, 39, [0; 6])), Ok((Action::Allow.ret(), 3)));
-        assert_eq!(run(&prog, &SeccompData::new(0, 40, [0; 6])).unwrap().0, Action::Errno(1).ret());
+        assert_eq!(
+            run(&prog, &SeccompData::new(0, 39, [0; 6])),
+            Ok((Action::Allow.ret(), 3))
+        );
+        assert_eq!(
+            run(&prog, &SeccompData::new(0, 40, [0; 6])).unwrap().0,
+            Action::Errno(1).ret()
+        );
     }
 
     #[test]
     fn reads_argument_halves_little_endian() {
-        let d = SeccompData::new(0, 0, [0x1111_2222_3333_4444, 0, 0, 0, 0, 0x5555_6666_7777_8888]);
+        let d = SeccompData::new(
+            0,
+            0,
+            [0x1111_2222_3333_4444, 0, 0, 0, 0, 0x5555_6666_7777_8888],
+        );
         assert_eq!(d.word(16), Some(0x3333_4444));
         assert_eq!(d.word(20), Some(0x1111_2222));
         assert_eq!(d.word(56), Some(0x7777_8888));
@@ -131,7 +174,15 @@ mod tests {
 
     #[test]
     fn refuses_running_off_the_end() {
-        let prog = [SockFilter { code: op::JMP_JA, jt: 0, jf: 0, k: 5 }];
-        assert_eq!(run(&prog, &SeccompData::new(0, 0, [0; 6])), Err(InterpError::OutOfBounds { pc: 6 }));
+        let prog = [SockFilter {
+            code: op::JMP_JA,
+            jt: 0,
+            jf: 0,
+            k: 5,
+        }];
+        assert_eq!(
+            run(&prog, &SeccompData::new(0, 0, [0; 6])),
+            Err(InterpError::OutOfBounds { pc: 6 })
+        );
     }
 }

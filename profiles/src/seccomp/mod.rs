@@ -50,7 +50,9 @@ impl Action {
             SECCOMP_RET_ALLOW => Some(Action::Allow),
             SECCOMP_RET_LOG => Some(Action::Log),
             SECCOMP_RET_KILL_PROCESS => Some(Action::KillProcess),
-            SECCOMP_RET_ERRNO => u16::try_from(ret & SECCOMP_RET_DATA).ok().map(Action::Errno),
+            SECCOMP_RET_ERRNO => u16::try_from(ret & SECCOMP_RET_DATA)
+                .ok()
+                .map(Action::Errno),
             _ => None,
         }
     }
@@ -97,7 +99,10 @@ impl Cond {
     /// Whether the low 32 bits of `arg` meet the condition.
     pub fn holds(&self, arg: u64) -> bool {
         // Truncation is the point: see the type's documentation.
-        #[allow(clippy::cast_possible_truncation, reason = "compare the low 32 bits only")]
+        #[allow(
+            clippy::cast_possible_truncation,
+            reason = "compare the low 32 bits only"
+        )]
         let a = arg as u32;
         match self {
             Cond::Eq(v) => a == *v,
@@ -139,14 +144,24 @@ pub struct SockFilter {
 impl SockFilter {
     /// Packs the instruction into one integer, the form the blob stores.
     pub fn pack(self) -> u64 {
-        u64::from(self.code) << 48 | u64::from(self.jt) << 40 | u64::from(self.jf) << 32
+        u64::from(self.code) << 48
+            | u64::from(self.jt) << 40
+            | u64::from(self.jf) << 32
             | u64::from(self.k)
     }
 
     /// Unpacks an instruction packed by [`SockFilter::pack`].
     pub fn unpack(v: u64) -> Self {
-        #[allow(clippy::cast_possible_truncation, reason = "fields are cut out by shifts")]
-        Self { code: (v >> 48) as u16, jt: (v >> 40) as u8, jf: (v >> 32) as u8, k: v as u32 }
+        #[allow(
+            clippy::cast_possible_truncation,
+            reason = "fields are cut out by shifts"
+        )]
+        Self {
+            code: (v >> 48) as u16,
+            jt: (v >> 40) as u8,
+            jf: (v >> 32) as u8,
+            k: v as u32,
+        }
     }
 }
 
@@ -190,7 +205,13 @@ mod tests {
 
     #[test]
     fn actions_round_trip_through_return_values() {
-        for a in [Action::Allow, Action::Errno(1), Action::Errno(38), Action::KillProcess, Action::Log] {
+        for a in [
+            Action::Allow,
+            Action::Errno(1),
+            Action::Errno(38),
+            Action::KillProcess,
+            Action::Log,
+        ] {
             assert_eq!(Action::from_ret(a.ret()), Some(a));
         }
     }
@@ -204,7 +225,12 @@ mod tests {
 
     #[test]
     fn instructions_pack_losslessly() {
-        let i = SockFilter { code: op::JMP_JGE_K, jt: 200, jf: 7, k: 0xdead_beef };
+        let i = SockFilter {
+            code: op::JMP_JGE_K,
+            jt: 200,
+            jf: 7,
+            k: 0xdead_beef,
+        };
         assert_eq!(SockFilter::unpack(i.pack()), i);
     }
 }

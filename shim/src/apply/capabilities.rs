@@ -43,14 +43,19 @@ fn mask(set: &CapsHashSet) -> u64 {
 }
 
 fn caps_in(mask: u64) -> impl Iterator<Item = Capability> {
-    caps::all().into_iter().filter(move |c| mask & c.bitmask() != 0)
+    caps::all()
+        .into_iter()
+        .filter(move |c| mask & c.bitmask() != 0)
 }
 
 /// Checks that no set holds a capability outside `allowed`.
 pub fn check(allowed: u64) -> Result<(), CapabilitiesError> {
     for (set, name) in SETS {
-        let have = caps::read(None, set)
-            .map_err(|source| CapabilitiesError::Syscall { op: "reading", set: name, source })?;
+        let have = caps::read(None, set).map_err(|source| CapabilitiesError::Syscall {
+            op: "reading",
+            set: name,
+            source,
+        })?;
         if let Some(cap) = caps_in(mask(&have) & !allowed).next() {
             return Err(CapabilitiesError::Extra { set: name, cap });
         }
@@ -62,15 +67,31 @@ pub fn check(allowed: u64) -> Result<(), CapabilitiesError> {
 /// while CAP_SETPCAP is still effective, then the rest in one go each.
 pub fn drop(lent: u64) -> Result<(), CapabilitiesError> {
     for cap in caps_in(lent) {
-        caps::drop(None, CapSet::Bounding, cap)
-            .map_err(|source| CapabilitiesError::Syscall { op: "dropping from", set: "bounding", source })?;
+        caps::drop(None, CapSet::Bounding, cap).map_err(|source| CapabilitiesError::Syscall {
+            op: "dropping from",
+            set: "bounding",
+            source,
+        })?;
     }
-    for (set, name) in [(CapSet::Inheritable, "inheritable"), (CapSet::Effective, "effective"), (CapSet::Permitted, "permitted")] {
-        let have = caps::read(None, set)
-            .map_err(|source| CapabilitiesError::Syscall { op: "reading", set: name, source })?;
-        let keep: CapsHashSet = have.into_iter().filter(|c| lent & c.bitmask() == 0).collect();
-        caps::set(None, set, &keep)
-            .map_err(|source| CapabilitiesError::Syscall { op: "setting", set: name, source })?;
+    for (set, name) in [
+        (CapSet::Inheritable, "inheritable"),
+        (CapSet::Effective, "effective"),
+        (CapSet::Permitted, "permitted"),
+    ] {
+        let have = caps::read(None, set).map_err(|source| CapabilitiesError::Syscall {
+            op: "reading",
+            set: name,
+            source,
+        })?;
+        let keep: CapsHashSet = have
+            .into_iter()
+            .filter(|c| lent & c.bitmask() == 0)
+            .collect();
+        caps::set(None, set, &keep).map_err(|source| CapabilitiesError::Syscall {
+            op: "setting",
+            set: name,
+            source,
+        })?;
     }
     Ok(())
 }
@@ -79,8 +100,12 @@ pub fn drop(lent: u64) -> Result<(), CapabilitiesError> {
 /// CAP_SETPCAP is still effective, then ambient, inheritable, and the
 /// effective and permitted sets together.
 pub fn reduce(keep: u64) -> Result<(), CapabilitiesError> {
-    let bounding = caps::read(None, CapSet::Bounding)
-        .map_err(|source| CapabilitiesError::Syscall { op: "reading", set: "bounding", source })?;
+    let bounding =
+        caps::read(None, CapSet::Bounding).map_err(|source| CapabilitiesError::Syscall {
+            op: "reading",
+            set: "bounding",
+            source,
+        })?;
     drop(mask(&bounding) & !keep)?;
     for (set, name) in [
         (CapSet::Ambient, "ambient"),
@@ -88,11 +113,20 @@ pub fn reduce(keep: u64) -> Result<(), CapabilitiesError> {
         (CapSet::Effective, "effective"),
         (CapSet::Permitted, "permitted"),
     ] {
-        let have = caps::read(None, set)
-            .map_err(|source| CapabilitiesError::Syscall { op: "reading", set: name, source })?;
-        let kept: CapsHashSet = have.into_iter().filter(|c| keep & c.bitmask() != 0).collect();
-        caps::set(None, set, &kept)
-            .map_err(|source| CapabilitiesError::Syscall { op: "setting", set: name, source })?;
+        let have = caps::read(None, set).map_err(|source| CapabilitiesError::Syscall {
+            op: "reading",
+            set: name,
+            source,
+        })?;
+        let kept: CapsHashSet = have
+            .into_iter()
+            .filter(|c| keep & c.bitmask() != 0)
+            .collect();
+        caps::set(None, set, &kept).map_err(|source| CapabilitiesError::Syscall {
+            op: "setting",
+            set: name,
+            source,
+        })?;
     }
     Ok(())
 }

@@ -73,7 +73,10 @@ pub fn abi() -> Result<u32, std::io::Error> {
 pub fn restrict_self(l: &Landlock) -> Result<Report, LandlockError> {
     let abi = sys::landlock_abi().map_err(LandlockError::Unavailable)?;
     if abi < u32::from(l.min_abi) {
-        return Err(LandlockError::TooOld { found: abi, min: l.min_abi });
+        return Err(LandlockError::TooOld {
+            found: abi,
+            min: l.min_abi,
+        });
     }
     let row = u8::try_from(abi.min(u32::from(MAX_ABI))).expect("clamped to 7");
     let (handled, scoped) = l.at_abi(row);
@@ -84,11 +87,16 @@ pub fn restrict_self(l: &Landlock) -> Result<Report, LandlockError> {
         .handle_access(BitFlags::<AccessFs>::from_bits_truncate(handled))
         .map_err(LandlockError::Ruleset)?;
     let ruleset = if scoped != 0 {
-        ruleset.scope(BitFlags::<Scope>::from_bits_truncate(scoped)).map_err(LandlockError::Ruleset)?
+        ruleset
+            .scope(BitFlags::<Scope>::from_bits_truncate(scoped))
+            .map_err(LandlockError::Ruleset)?
     } else {
         ruleset
     };
-    let mut created = ruleset.create().map_err(LandlockError::Ruleset)?.no_new_privs(false);
+    let mut created = ruleset
+        .create()
+        .map_err(LandlockError::Ruleset)?
+        .no_new_privs(false);
 
     let mut skipped = Vec::new();
     for rule in &l.rules {
@@ -101,11 +109,19 @@ pub fn restrict_self(l: &Landlock) -> Result<Report, LandlockError> {
                 skipped.push(rule.path.clone());
                 continue;
             }
-            Err(source) => return Err(LandlockError::Open { path: rule.path.clone(), source }),
+            Err(source) => {
+                return Err(LandlockError::Open {
+                    path: rule.path.clone(),
+                    source,
+                })
+            }
         };
         let is_dir = file
             .metadata()
-            .map_err(|source| LandlockError::Open { path: rule.path.clone(), source })?
+            .map_err(|source| LandlockError::Open {
+                path: rule.path.clone(),
+                source,
+            })?
             .is_dir();
         let mut access = rule.access & handled;
         if !is_dir {
@@ -122,11 +138,19 @@ pub fn restrict_self(l: &Landlock) -> Result<Report, LandlockError> {
     if status.ruleset == RulesetStatus::NotEnforced {
         return Err(LandlockError::NotEnforced);
     }
-    Ok(Report { abi, skipped, unenforced_fs, unenforced_scope })
+    Ok(Report {
+        abi,
+        skipped,
+        unenforced_fs,
+        unenforced_scope,
+    })
 }
 
 /// Opens a path for a rule: `O_PATH` reads nothing and needs no permission
 /// on the file itself.
 fn open_path(path: &str) -> std::io::Result<File> {
-    OpenOptions::new().read(true).custom_flags(libc::O_PATH | libc::O_CLOEXEC).open(path)
+    OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_PATH | libc::O_CLOEXEC)
+        .open(path)
 }

@@ -74,13 +74,18 @@ pub fn native_arch() -> Arch {
 
 /// Installs `blob` on the calling process.
 pub fn apply(blob: &Blob, options: &Options) -> Result<Report, ApplyError> {
-    let Options { drop_caps, reduce_caps } = *options;
+    let Options {
+        drop_caps,
+        reduce_caps,
+    } = *options;
 
     if blob.bpf_lsm {
         return Err(ApplyError::BpfLsm);
     }
 
-    let filter = blob.filter(native_arch()).ok_or(ApplyError::NoFilter(native_arch()))?;
+    let filter = blob
+        .filter(native_arch())
+        .ok_or(ApplyError::NoFilter(native_arch()))?;
     let program = filter.instructions();
     if program.is_empty() || program.len() > BPF_MAXINSNS {
         return Err(ApplyError::FilterLength(program.len()));
@@ -109,5 +114,9 @@ pub fn apply(blob: &Blob, options: &Options) -> Result<Report, ApplyError> {
         capabilities::drop(drop_caps).map_err(ApplyError::Capabilities)?;
     }
 
-    Ok(Report { no_new_privs, landlock, seccomp_instructions: program.len() })
+    Ok(Report {
+        no_new_privs,
+        landlock,
+        seccomp_instructions: program.len(),
+    })
 }

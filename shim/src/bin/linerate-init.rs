@@ -7,7 +7,10 @@ fn main() {
         Ok(args) => {
             let container = args.container.clone();
             let err = linerate_shim::init::run(args);
-            eprintln!("{}", linerate_shim::init::error_line(container.as_deref(), &err));
+            eprintln!(
+                "{}",
+                linerate_shim::init::error_line(container.as_deref(), &err)
+            );
             err
         }
         Err(err) => {

@@ -30,24 +30,43 @@ struct Failure {
     cause: String,
 }
 
-fn fail<'a, E: std::error::Error>(container: Option<&'a str>, step: &'static str) -> impl FnOnce(E) -> Failure + 'a {
-    move |e| Failure { container: container.map(str::to_owned), step, cause: chain(&e) }
+fn fail<'a, E: std::error::Error>(
+    container: Option<&'a str>,
+    step: &'static str,
+) -> impl FnOnce(E) -> Failure + 'a {
+    move |e| Failure {
+        container: container.map(str::to_owned),
+        step,
+        cause: chain(&e),
+    }
 }
 
 fn failure(container: Option<&str>, step: &'static str, cause: impl Into<String>) -> Failure {
-    Failure { container: container.map(str::to_owned), step, cause: cause.into() }
+    Failure {
+        container: container.map(str::to_owned),
+        step,
+        cause: cause.into(),
+    }
 }
 
 fn main() {
     linerate_shim::logging::init();
-    let args: Vec<String> = match std::env::args_os().skip(1).map(OsString::into_string).collect() {
+    let args: Vec<String> = match std::env::args_os()
+        .skip(1)
+        .map(OsString::into_string)
+        .collect()
+    {
         Ok(a) => a,
         Err(_) => {
             eprintln!("linerate-runtime: arguments: an argument is not UTF-8");
             std::process::exit(REFUSED);
         }
     };
-    let Failure { container, step, cause } = match run(&args) {
+    let Failure {
+        container,
+        step,
+        cause,
+    } = match run(&args) {
         Ok(never) => match never {},
         Err(f) => f,
     };
@@ -85,7 +104,9 @@ fn find_runtime(name: &str) -> Result<PathBuf, String> {
     let candidates: Vec<PathBuf> = if name.contains('/') {
         vec![PathBuf::from(name)]
     } else {
-        let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into());
+        let path = std::env::var_os("PATH").unwrap_or_else(|| {
+            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into()
+        });
         std::env::split_paths(&path).map(|d| d.join(name)).collect()
     };
     for c in candidates {
@@ -98,16 +119,27 @@ fn find_runtime(name: &str) -> Result<PathBuf, String> {
         }
         return Ok(c);
     }
-    Err(format!("the real runtime `{name}` was not found (set runtime in the config or LINERATE_RUNTIME)"))
+    Err(format!(
+        "the real runtime `{name}` was not found (set runtime in the config or LINERATE_RUNTIME)"
+    ))
 }
 
 /// Replaces this process with the real runtime; returns only on failure.
 fn exec_runtime(real: &Path, args: &[String], container: Option<&str>) -> Failure {
     let err = Command::new(real).args(args).exec();
-    failure(container, "runtime", format!("exec {}: {err}", real.display()))
+    failure(
+        container,
+        "runtime",
+        format!("exec {}: {err}", real.display()),
+    )
 }
 
-fn create(config: &Config, real: &Path, inv: &Invocation, args: &[String]) -> Result<Never, Failure> {
+fn create(
+    config: &Config,
+    real: &Path,
+    inv: &Invocation,
+    args: &[String],
+) -> Result<Never, Failure> {
     let c = runtime::create(&inv.rest).map_err(fail(None, "arguments"))?;
     let id = Some(c.id.as_str());
 
@@ -115,11 +147,13 @@ fn create(config: &Config, real: &Path, inv: &Invocation, args: &[String]) -> Re
         Some(p) => Path::new(&c.bundle).join(p),
         None => Path::new(&c.bundle).join("config.json"),
     };
-    let original = std::fs::read(&path).map_err(|e| failure(id, "spec", format!("reading {}: {e}", path.display())))?;
+    let original = std::fs::read(&path)
+        .map_err(|e| failure(id, "spec", format!("reading {}: {e}", path.display())))?;
     let mut doc: Value = serde_json::from_slice(&original)
         .map_err(|e| failure(id, "spec", format!("{} is not JSON: {e}", path.display())))?;
 
-    let request = select::request(&spec::annotations(&doc), &config.default_level).map_err(fail(id, "level"))?;
+    let request = select::request(&spec::annotations(&doc), &config.default_level)
+        .map_err(fail(id, "level"))?;
     let store = Store::locate(config.store.as_deref());
     let (digest, blob) = select::resolve(&store, &request).map_err(fail(id, "profile"))?;
 
@@ -134,7 +168,8 @@ fn create(config: &Config, real: &Path, inv: &Invocation, args: &[String]) -> Re
         verbose: config.verbose,
     };
     spec::rewrite(&mut doc, &rewrite).map_err(fail(id, "spec"))?;
-    write_spec(&path, &doc).map_err(|e| failure(id, "spec", format!("writing {}: {e}", path.display())))?;
+    write_spec(&path, &doc)
+        .map_err(|e| failure(id, "spec", format!("writing {}: {e}", path.display())))?;
 
     tracing::info!(container_id = %c.id, %digest, profile = ?blob.name, "spec rewritten");
     let err = exec_runtime(real, args, id);
@@ -151,7 +186,9 @@ fn init_path(config: &Config) -> Result<PathBuf, String> {
             .map_err(|e| format!("locating linerate-runtime: {e}"))?
             .with_file_name("linerate-init"),
     };
-    let p = p.canonicalize().map_err(|e| format!("linerate-init at {}: {e}", p.display()))?;
+    let p = p
+        .canonicalize()
+        .map_err(|e| format!("linerate-init at {}: {e}", p.display()))?;
     Ok(p)
 }
 
@@ -184,15 +221,23 @@ fn exec(config: &Config, real: &Path, inv: &Invocation) -> Result<Never, Failure
         return Err(exec_runtime(real, &args, id));
     };
     let digest: linerate_profiles::Digest = digest.parse().map_err(fail(id, "state"))?;
-    let prefix = init_prefix(&container_spec).ok_or_else(|| failure(id, "state", "config.json does not start linerate-init"))?;
+    let prefix = init_prefix(&container_spec)
+        .ok_or_else(|| failure(id, "state", "config.json does not start linerate-init"))?;
 
     let store = Store::locate(config.store.as_deref());
     let blob = store.get(&digest).map_err(fail(id, "profile"))?;
     if let Some(keep) = blob.capabilities {
         for cap in &e.caps {
-            let bit = cap.parse::<caps::Capability>().map(|c| c.bitmask()).unwrap_or(u64::MAX);
+            let bit = cap
+                .parse::<caps::Capability>()
+                .map(|c| c.bitmask())
+                .unwrap_or(u64::MAX);
             if keep & bit != bit {
-                return Err(failure(id, "exec", format!("--cap {cap}: the profile does not keep it")));
+                return Err(failure(
+                    id,
+                    "exec",
+                    format!("--cap {cap}: the profile does not keep it"),
+                ));
             }
         }
     }
@@ -210,9 +255,10 @@ fn exec(config: &Config, real: &Path, inv: &Invocation) -> Result<Never, Failure
     };
 
     // --process FILE: rewrite a copy of the file, run the runtime on it, then remove it.
-    let text = std::fs::read(process_file).map_err(|err| failure(id, "exec", format!("reading {process_file}: {err}")))?;
-    let mut process: Value =
-        serde_json::from_slice(&text).map_err(|err| failure(id, "exec", format!("{process_file} is not JSON: {err}")))?;
+    let text = std::fs::read(process_file)
+        .map_err(|err| failure(id, "exec", format!("reading {process_file}: {err}")))?;
+    let mut process: Value = serde_json::from_slice(&text)
+        .map_err(|err| failure(id, "exec", format!("{process_file} is not JSON: {err}")))?;
     let init = init_path(config).map_err(|c| failure(id, "init", c))?;
     let blob_file = store.blob_path(&digest);
     let rewrite = spec::Rewrite {
@@ -223,20 +269,35 @@ fn exec(config: &Config, real: &Path, inv: &Invocation) -> Result<Never, Failure
         blob_file: &blob_file,
         verbose: config.verbose,
     };
-    let obj = process.as_object_mut().ok_or_else(|| failure(id, "exec", "the process file is not an object"))?;
+    let obj = process
+        .as_object_mut()
+        .ok_or_else(|| failure(id, "exec", "the process file is not an object"))?;
     spec::wrap_process(obj, &rewrite).map_err(fail(id, "exec"))?;
 
     let dir = Path::new("/run/linerate/exec");
-    std::fs::create_dir_all(dir).map_err(|err| failure(id, "exec", format!("creating {}: {err}", dir.display())))?;
-    let tmp = dir.join(format!("{}-{}.json", e.id.replace('/', "_"), std::process::id()));
+    std::fs::create_dir_all(dir)
+        .map_err(|err| failure(id, "exec", format!("creating {}: {err}", dir.display())))?;
+    let tmp = dir.join(format!(
+        "{}-{}.json",
+        e.id.replace('/', "_"),
+        std::process::id()
+    ));
     std::fs::write(&tmp, serde_json::to_vec(&process).expect("serializes"))
         .map_err(|err| failure(id, "exec", format!("writing {}: {err}", tmp.display())))?;
-    args.extend(["--process".to_owned(), tmp.display().to_string(), e.id.clone()]);
+    args.extend([
+        "--process".to_owned(),
+        tmp.display().to_string(),
+        e.id.clone(),
+    ]);
     let status = Command::new(real).args(&args).status();
     let _ = std::fs::remove_file(&tmp);
     match status {
         Ok(s) => std::process::exit(s.code().unwrap_or(REFUSED)),
-        Err(err) => Err(failure(id, "runtime", format!("running {}: {err}", real.display()))),
+        Err(err) => Err(failure(
+            id,
+            "runtime",
+            format!("running {}: {err}", real.display()),
+        )),
     }
 }
 
@@ -253,21 +314,33 @@ fn container_spec(
         .output()
         .map_err(|e| format!("running {} state: {e}", real.display()))?;
     if !out.status.success() {
-        return Err(String::from_utf8_lossy(&out.stderr).trim().replace('\n', " "));
+        return Err(String::from_utf8_lossy(&out.stderr)
+            .trim()
+            .replace('\n', " "));
     }
-    let state: Value = serde_json::from_slice(&out.stdout).map_err(|e| format!("state is not JSON: {e}"))?;
-    let bundle = state.get("bundle").and_then(Value::as_str).ok_or("state has no bundle")?;
+    let state: Value =
+        serde_json::from_slice(&out.stdout).map_err(|e| format!("state is not JSON: {e}"))?;
+    let bundle = state
+        .get("bundle")
+        .and_then(Value::as_str)
+        .ok_or("state has no bundle")?;
     let path = Path::new(bundle).join("config.json");
     let bytes = std::fs::read(&path).map_err(|e| format!("reading {}: {e}", path.display()))?;
-    let config = serde_json::from_slice(&bytes).map_err(|e| format!("{} is not JSON: {e}", path.display()))?;
-    let annotations = state.get("annotations").map(|a| spec::annotations(&serde_json::json!({ "annotations": a })));
+    let config = serde_json::from_slice(&bytes)
+        .map_err(|e| format!("{} is not JSON: {e}", path.display()))?;
+    let annotations = state
+        .get("annotations")
+        .map(|a| spec::annotations(&serde_json::json!({ "annotations": a })));
     Ok((annotations, config))
 }
 
 /// linerate-init and its options up to `--`, as the container's spec starts it.
 fn init_prefix(spec: &Value) -> Option<Vec<String>> {
     let args = spec.get("process")?.get("args")?.as_array()?;
-    let args: Vec<String> = args.iter().map(|a| a.as_str().map(str::to_owned)).collect::<Option<_>>()?;
+    let args: Vec<String> = args
+        .iter()
+        .map(|a| a.as_str().map(str::to_owned))
+        .collect::<Option<_>>()?;
     if args.first().map(String::as_str) != Some(linerate_shim::init::INIT_PATH) {
         return None;
     }
