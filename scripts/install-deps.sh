@@ -5,8 +5,10 @@ set -euo pipefail
 
 packages=(
     runc crun busybox-static jq ca-certificates
+    # the engines the tests drive
+    podman containerd
     # BPF-LSM programs and the VM that tests them
-    clang llvm libbpf-dev bpftool qemu-system-x86 cpio
+    clang llvm libbpf-dev bpftool qemu-system-x86 cpio gcc libc6-dev binutils
     # benchmarks: libseccomp for the baselines, Docker's default profile
     libseccomp-dev golang-github-containers-common hyperfine
 )

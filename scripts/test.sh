@@ -17,9 +17,13 @@ trap 'rm -f "$log"' EXIT
 status=0
 cargo test --workspace --no-fail-fast 2>&1 | tee "$log" || status=$?
 
-# One closing line over every test binary: cargo prints one per binary, and
-# the last of them is often a doc-test run with nothing in it.
-awk '/^test result:/ {
+# The hardened level's tests need a kernel with BPF-LSM: they boot one in QEMU.
+scripts/vm-test.sh --no-build 2>&1 | tee -a "$log" || status=$?
+
+# One closing line over every test binary and the VM: cargo prints one per
+# binary, and the last of them is often a doc-test run with nothing in it.
+awk '/^vm: [0-9]+ passed, [0-9]+ failed/ { p += $2; f += $4 }
+     /^test result:/ {
         for (i = 1; i <= NF; i++) {
             if ($(i+1) ~ /^passed/) p += $i
             if ($(i+1) ~ /^failed/) f += $i

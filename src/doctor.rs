@@ -55,14 +55,20 @@ pub(crate) fn report(store: &Store) -> Value {
         Err(e) => json!({ "ok": false, "error": linerate_shim::init::chain(&e) }),
     };
 
+    // The LSM list alone proves nothing (F7): the live self-test loads the
+    // programs and checks that the kernel runs them.
+    let bpf_lsm_checked = match linerate_bpf::ensure_active() {
+        Ok(_) => (true, String::new()),
+        Err(e) => (false, linerate_shim::init::chain(&e)),
+    };
     let mut levels = serde_json::Map::new();
     let seccomp_ok = actions.split(' ').any(|a| a == "errno");
     for (name, _) in linerate_profiles::levels::SOURCES {
         let blob = compile_level(name).expect("the levels compile");
         let verdict = if !seccomp_ok {
             json!({ "state": "refused", "why": "the kernel has no seccomp errno action" })
-        } else if blob.bpf_lsm {
-            json!({ "state": "refused", "why": "BPF-LSM enforcement is not built into this linerate yet" })
+        } else if blob.bpf_lsm && !bpf_lsm_checked.0 {
+            json!({ "state": "refused", "why": bpf_lsm_checked.1 })
         } else if let Some(l) = &blob.landlock {
             match &landlock {
                 Ok(abi) if *abi >= u32::from(l.min_abi) => {
@@ -91,7 +97,8 @@ pub(crate) fn report(store: &Store) -> Value {
         "seccomp_actions": actions,
         "landlock_abi": landlock.as_ref().ok(),
         "lsm": lsm,
-        "bpf_lsm_active": bpf_lsm,
+        "bpf_lsm_listed": bpf_lsm,
+        "bpf_lsm_active": bpf_lsm_checked.0,
         "btf": Path::new("/sys/kernel/btf/vmlinux").exists(),
         "bpffs": mount_type("/sys/fs/bpf").as_deref() == Some("bpf"),
         "cgroup": cgroup_layout(),
@@ -114,6 +121,7 @@ pub(crate) fn human(r: &Value) -> String {
     out.push_str(&format!("seccomp actions   {}\n", s(&r["seccomp_actions"])));
     out.push_str(&format!("landlock ABI      {}\n", s(&r["landlock_abi"])));
     out.push_str(&format!("LSMs              {}\n", s(&r["lsm"])));
+    out.push_str(&format!("BPF-LSM listed    {}\n", s(&r["bpf_lsm_listed"])));
     out.push_str(&format!("BPF-LSM active    {}\n", s(&r["bpf_lsm_active"])));
     out.push_str(&format!("BTF               {}\n", s(&r["btf"])));
     out.push_str(&format!("bpffs             {}\n", s(&r["bpffs"])));

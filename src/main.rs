@@ -29,6 +29,21 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
+    /// Print the BPF-LSM events of hardened containers (denials, execs, alerts).
+    Audit {
+        /// Keep waiting for new events.
+        #[arg(long)]
+        follow: bool,
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove the BPF-LSM entries of containers that no longer exist.
+    Gc {
+        /// Report what would be removed; remove nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Compile a profile source into the store and print its digest.
     Compile {
         /// The profile source (TOML).
@@ -114,6 +129,15 @@ fn main() {
 fn run(cli: Cli) -> Result<()> {
     let store = Store::locate(cli.store.as_deref());
     match cli.command {
+        Cmd::Audit { follow, json } => {
+            linerate_bpf::audit::print(follow, json, &mut std::io::stdout().lock())?;
+            Ok(())
+        }
+        Cmd::Gc { dry_run } => {
+            let report = linerate_bpf::entries::gc_now(dry_run)?;
+            println!("{}", serde_json::to_string(&report)?);
+            Ok(())
+        }
         Cmd::Compile { file, name } => compile(&store, &file, name.as_deref()),
         Cmd::Store { command } => store_cmd(&store, command),
         Cmd::Install {
@@ -273,7 +297,10 @@ fn exec(
         _ => bail!("give --level or --profile"),
     };
     let request = linerate_shim::select::Request::Profile(reference);
-    let (digest, _) = linerate_shim::select::resolve(store, &request)?;
+    let (digest, blob) = linerate_shim::select::resolve(store, &request)?;
+    if blob.bpf_lsm {
+        bail!("the profile needs BPF-LSM, which only a container started through linerate-runtime gets");
+    }
     let args = InitArgs {
         digest,
         blob: store.blob_path(&digest),

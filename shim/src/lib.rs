@@ -11,6 +11,7 @@
 pub mod apply;
 pub mod logging;
 pub mod config;
+pub mod hardened;
 pub mod init;
 pub mod precreate;
 pub mod runtime;

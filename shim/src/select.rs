@@ -43,8 +43,14 @@ pub enum SelectError {
         source: Box<StoreError>,
     },
     /// The profile needs BPF-LSM, which linerate does not enforce yet.
-    #[error("profile `{0}` needs BPF-LSM enforcement (level hardened), which this linerate does not provide yet; refusing to start the container with less")]
-    Hardened(String),
+    #[error("profile `{reference}` needs BPF-LSM enforcement (level hardened); refusing to start the container with less")]
+    Hardened {
+        /// What was asked for.
+        reference: String,
+        /// Why BPF-LSM cannot enforce it here.
+        #[source]
+        source: linerate_bpf::LsmError,
+    },
 }
 
 /// Reads the request from annotations; none means `default_level`.
@@ -79,9 +85,8 @@ pub fn resolve(store: &Store, request: &Request) -> Result<(Digest, Blob), Selec
     };
     let digest = store.resolve(reference).map_err(err)?;
     let blob = store.get(&digest).map_err(err)?;
-    if blob.bpf_lsm {
-        return Err(SelectError::Hardened(reference.to_owned()));
-    }
+    crate::hardened::check(&blob)
+        .map_err(|source| SelectError::Hardened { reference: reference.to_owned(), source })?;
     Ok((digest, blob))
 }
 
@@ -134,7 +139,7 @@ mod tests {
         assert!(resolve(&store, &Request::Level("sandbox".into())).is_ok());
         assert!(matches!(
             resolve(&store, &Request::Level("hardened".into())),
-            Err(SelectError::Hardened(_))
+            Err(SelectError::Hardened { .. })
         ));
         let zero = format!("sha256:{}", "0".repeat(64));
         assert!(matches!(

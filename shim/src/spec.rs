@@ -108,15 +108,17 @@ pub fn restore(spec: &mut Value) -> Result<bool, SpecError> {
     if let Some(a) = obj.get_mut("annotations").and_then(Value::as_object_mut) {
         a.remove(DIGEST);
     }
+    // A key absent from the saved original was absent from the spec; one
+    // saved as null was null there.
     for key in ["process", "mounts"] {
         match saved.get(key) {
-            Some(Value::Null) | None => obj.remove(key),
+            None => obj.remove(key),
             Some(v) => obj.insert(key.to_owned(), v.clone()),
         };
     }
     if let Some(linux) = obj.get_mut("linux").and_then(Value::as_object_mut) {
         match saved.get("namespaces") {
-            Some(Value::Null) | None => linux.remove("namespaces"),
+            None => linux.remove("namespaces"),
             Some(v) => linux.insert("namespaces".to_owned(), v.clone()),
         };
     }
@@ -175,11 +177,16 @@ fn rewritten(base: &Value, r: &Rewrite<'_>) -> Result<Value, SpecError> {
     let mut new = base.clone();
     let obj = new.as_object_mut().ok_or(SpecError::NotObject)?;
 
-    let original = json!({
-        "process": obj.get("process").cloned().unwrap_or(Value::Null),
-        "mounts": obj.get("mounts").cloned().unwrap_or(Value::Null),
-        "namespaces": obj.get("linux").and_then(|l| l.get("namespaces")).cloned().unwrap_or(Value::Null),
-    });
+    let mut original = Map::new();
+    for key in ["process", "mounts"] {
+        if let Some(v) = obj.get(key) {
+            original.insert(key.to_owned(), v.clone());
+        }
+    }
+    if let Some(ns) = obj.get("linux").and_then(|l| l.get("namespaces")) {
+        original.insert("namespaces".to_owned(), ns.clone());
+    }
+    let original = Value::Object(original);
 
     let process = obj
         .get_mut("process")
@@ -438,6 +445,18 @@ mod tests {
             args[i + 1],
             json!(format!("{:#x}", (1u64 << 21) | (1 << 8)))
         );
+    }
+
+    #[test]
+    fn a_null_field_survives_a_second_rewrite() {
+        let mut spec = runc_spec();
+        spec["linux"]["namespaces"] = Value::Null;
+        rewrite_for(&mut spec, "minimal").unwrap();
+        let once = spec.clone();
+        rewrite_for(&mut spec, "minimal").unwrap();
+        assert_eq!(spec, once);
+        assert!(restore(&mut spec).unwrap());
+        assert_eq!(spec["linux"]["namespaces"], Value::Null);
     }
 
     #[test]

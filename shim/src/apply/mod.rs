@@ -40,9 +40,6 @@ pub struct Report {
 /// Why a profile could not be installed. Each is fatal: the command never runs.
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
-    /// The profile needs BPF-LSM enforcement, which linerate does not have yet.
-    #[error("the profile needs BPF-LSM enforcement (level hardened), which this linerate does not provide yet")]
-    BpfLsm,
     /// prctl(PR_SET_NO_NEW_PRIVS) failed.
     #[error("prctl(PR_SET_NO_NEW_PRIVS)")]
     NoNewPrivs(#[source] std::io::Error),
@@ -78,10 +75,6 @@ pub fn apply(blob: &Blob, options: &Options) -> Result<Report, ApplyError> {
         drop_caps,
         reduce_caps,
     } = *options;
-
-    if blob.bpf_lsm {
-        return Err(ApplyError::BpfLsm);
-    }
 
     let filter = blob
         .filter(native_arch())

@@ -93,6 +93,7 @@ fn run(args: &[String]) -> Result<Never, Failure> {
     match inv.command.as_deref() {
         Some("create" | "run") => create(&config, &real, &inv, args),
         Some("exec") => exec(&config, &real, &inv),
+        Some("delete") => std::process::exit(linerate_shim::hardened::run_delete(&real, args, &inv.rest)),
         _ => Err(exec_runtime(&real, args, None)),
     }
 }
@@ -168,6 +169,10 @@ fn create(
         verbose: config.verbose,
     };
     spec::rewrite(&mut doc, &rewrite).map_err(fail(id, "spec"))?;
+    if blob.bpf_lsm {
+        let hook = linerate_shim::hardened::hook_path().map_err(|c| failure(id, "hook", c))?;
+        linerate_shim::hardened::add_hooks(&mut doc, &blob, &hook).map_err(|c| failure(id, "spec", c))?;
+    }
     write_spec(&path, &doc)
         .map_err(|e| failure(id, "spec", format!("writing {}: {e}", path.display())))?;
 
