@@ -13,7 +13,7 @@ fi
 scripts/install-deps.sh
 cargo build --release --workspace --bins
 bin=target/x86_64-unknown-linux-gnu/release
-install -m 0755 "$bin/linerate" "$bin/linerate-runtime" "$bin/linerate-init" /usr/local/bin/
+install -m 0755 "$bin/linerate" "$bin/linerate-runtime" "$bin/linerate-init" "$bin/linerate-hook" /usr/local/bin/
 linerate install
 
 work=$(mktemp -d /tmp/linerate-demo.XXXXXX)
