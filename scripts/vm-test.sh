@@ -3,22 +3,24 @@
 #
 #   scripts/vm-test.sh [--no-build]
 #
-# Boots twice: with `bpf` in lsm= (the active suite: denials, audit events,
-# a minimal neighbour, cleanup, gc, the hook's stdin, create/remove cycles)
-# and without it (the refusal suite, case F7). Prints the tests of both and
+# Boots three times: with `bpf` in lsm= (the active suite: denials, audit
+# events, a minimal neighbour, cleanup, gc, the hook's stdin, create/remove
+# cycles), without it (the refusal suite, case F7, and a required AppArmor
+# label refused), and with `apparmor,bpf` (the apparmor suite: a profile
+# loaded with Debian's apparmor_parser, containers confined by it). Prints the tests of both and
 # a last line `vm: N passed, M failed`; exits non-zero if any failed or a
 # boot gave no summary.
 #
 # Needs root, qemu-system-x86, cpio, busybox-static, runc, jq, gcc, clang and
-# apt-get with Debian's lists (for the kernel, fetched once with
-# `apt-get download` and kept in $LINERATE_VM_CACHE, default
+# apt-get with Debian's lists (for the kernel and the apparmor package,
+# fetched once with `apt-get download` and kept in $LINERATE_VM_CACHE, default
 # /var/cache/linerate-vm). The binaries come from
 # $CARGO_TARGET_DIR/x86_64-unknown-linux-gnu/debug, built here unless
 # --no-build, or from $LINERATE_BIN_DIR.
 #
 # TCG only: KVM guests hang on this project's machines. LINERATE_VM_CYCLES
 # (default 50) sets the create/remove cycles; LINERATE_VM_TIMEOUT (default
-# 900 s) bounds each boot; LINERATE_VM_SUITES (default "active refusal")
+# 900 s) bounds each boot; LINERATE_VM_SUITES (default "active refusal apparmor")
 # picks the boots. The console of each boot is kept in
 # $LINERATE_VM_CACHE/last-<suite>.log.
 set -euo pipefail
@@ -65,6 +67,17 @@ kernel() {
     ls "$CACHE"/k/boot/vmlinuz-* | head -n 1
 }
 
+# apparmor_parser from Debian's apparmor package (it needs only libc).
+apparmor_parser() {
+    if [ ! -x "$CACHE/aa/x/sbin/apparmor_parser" ]; then
+        mkdir -p "$CACHE/aa"
+        (cd "$CACHE/aa" && apt-get download apparmor >/dev/null 2>&1) || die "apt-get download apparmor failed"
+        rm -rf "$CACHE/aa/x"
+        dpkg-deb -x "$CACHE"/aa/apparmor_*.deb "$CACHE/aa/x"
+    fi
+    echo "$CACHE/aa/x/sbin/apparmor_parser"
+}
+
 # Copies a dynamically linked program and its libraries into $R.
 with_libs() {
     local prog=$1 dest=$2
@@ -79,7 +92,8 @@ initramfs() {
     R=$W/root
     mkdir -p "$R"/{bin,linerate,tests,templates,rootfs/bin,etc,root}
     cp "$ROOT/integration/vm/init" "$R/init"
-    cp "$ROOT/integration/vm/run.sh" "$ROOT/integration/vm/lsm-only.toml" "$R/tests/"
+    cp "$ROOT/integration/vm/run.sh" "$ROOT"/integration/vm/*.toml \
+        "$ROOT/integration/vm/linerate-test.apparmor" "$R/tests/"
     chmod +x "$R/init"
 
     local bb
@@ -93,6 +107,7 @@ initramfs() {
     done
     with_libs "$(command -v runc)" /usr/sbin/runc
     ln -s ../usr/sbin/runc "$R/bin/runc"
+    with_libs "$(apparmor_parser)" /sbin/apparmor_parser
 
     cc -static -O2 -Wall -o "$W/probe" "$ROOT/integration/vm/probe.c" || die "building the probe failed"
 
@@ -147,11 +162,12 @@ start=$(date +%s)
 
 passed=0
 failed=0
-for suite in ${LINERATE_VM_SUITES:-active refusal}; do
+for suite in ${LINERATE_VM_SUITES:-active refusal apparmor}; do
     case "$suite" in
         active) set -- active landlock,lockdown,yama,bpf ;;
         refusal) set -- refusal landlock,lockdown,yama ;;
-        *) die "unknown suite $suite (active, refusal)" ;;
+        apparmor) set -- apparmor landlock,lockdown,yama,apparmor,bpf ;;
+        *) die "unknown suite $suite (active, refusal, apparmor)" ;;
     esac
     boot "$1" "$2"
     cp "$W/$1.log" "$CACHE/last-$1.log"

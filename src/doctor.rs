@@ -61,6 +61,9 @@ pub(crate) fn report(store: &Store) -> Value {
         Ok(_) => (true, String::new()),
         Err(e) => (false, linerate_shim::init::chain(&e)),
     };
+    let mac = linerate_shim::lsm_label::host(Path::new("/"));
+    let apparmor_profiles = read(&format!("/{}", linerate_shim::lsm_label::APPARMOR_PROFILES))
+        .map(|t| t.lines().count());
     let mut levels = serde_json::Map::new();
     let seccomp_ok = actions.split(' ').any(|a| a == "errno");
     for (name, _) in linerate_profiles::levels::SOURCES {
@@ -99,6 +102,8 @@ pub(crate) fn report(store: &Store) -> Value {
         "lsm": lsm,
         "bpf_lsm_listed": bpf_lsm,
         "bpf_lsm_active": bpf_lsm_checked.0,
+        "apparmor": { "running": mac.apparmor, "profiles_loaded": apparmor_profiles },
+        "selinux": { "running": mac.selinux, "enforcing": mac.selinux_enforcing },
         "btf": Path::new("/sys/kernel/btf/vmlinux").exists(),
         "bpffs": mount_type("/sys/fs/bpf").as_deref() == Some("bpf"),
         "cgroup": cgroup_layout(),
@@ -123,6 +128,18 @@ pub(crate) fn human(r: &Value) -> String {
     out.push_str(&format!("LSMs              {}\n", s(&r["lsm"])));
     out.push_str(&format!("BPF-LSM listed    {}\n", s(&r["bpf_lsm_listed"])));
     out.push_str(&format!("BPF-LSM active    {}\n", s(&r["bpf_lsm_active"])));
+    let apparmor = match (&r["apparmor"]["running"], &r["apparmor"]["profiles_loaded"]) {
+        (Value::Bool(true), Value::Number(n)) => format!("running, {n} profiles loaded"),
+        (Value::Bool(true), _) => "running, profile list unreadable".to_owned(),
+        _ => "not running".to_owned(),
+    };
+    let selinux = match (&r["selinux"]["running"], &r["selinux"]["enforcing"]) {
+        (Value::Bool(true), Value::Bool(true)) => "running, enforcing",
+        (Value::Bool(true), _) => "running, permissive",
+        _ => "not running",
+    };
+    out.push_str(&format!("AppArmor          {apparmor}\n"));
+    out.push_str(&format!("SELinux           {selinux}\n"));
     out.push_str(&format!("BTF               {}\n", s(&r["btf"])));
     out.push_str(&format!("bpffs             {}\n", s(&r["bpffs"])));
     out.push_str(&format!("cgroups           {}\n", s(&r["cgroup"])));

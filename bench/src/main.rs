@@ -10,7 +10,6 @@
 //! medians with their spread, and ratios against a baseline of the same run.
 //! Nothing here asserts a duration.
 
-mod cbpf;
 mod child;
 mod libseccomp;
 mod measure;

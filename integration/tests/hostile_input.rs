@@ -115,13 +115,16 @@ fn refused(w: &World, bundle: &Bundle, why: &str) -> Run {
     assert_refused_untouched(w, w.runtime_command(), bundle, why)
 }
 
+/// One way to damage a spec.
+type Edit = Box<dyn Fn(&mut serde_json::Value)>;
+
 /// config.json without a process, with empty or non-string args, with a
 /// process that is not an object, with linerate's own mount point taken,
 /// or not an object at all: refused, untouched.
 #[test]
 fn bad_configs_are_refused_untouched() {
     let w = world_or_skip!(World::privileged(E));
-    let edits: Vec<(&str, Box<dyn Fn(&mut serde_json::Value)>)> = vec![
+    let edits: Vec<(&str, Edit)> = vec![
         (
             "no process",
             Box::new(|s| {

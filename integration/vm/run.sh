@@ -3,6 +3,7 @@
 #
 #   run.sh active    the kernel was booted with bpf in lsm=: BPF-LSM must enforce
 #   run.sh refusal   booted without it: hardened containers must refuse to start
+#   run.sh apparmor  booted with apparmor in lsm=: AppArmor labels are applied
 #
 # Containers run through linerate-runtime in front of runc. Bundles come from
 # templates that scripts/vm-test.sh wrote with jq: base.json is runc's default
@@ -87,7 +88,10 @@ setup() {
     echo "kernel: $(uname -r)"
     linerate install --prefix / >$W/install.log 2>&1 || linerate install >$W/install.log 2>&1 ||
         { echo "linerate install failed: $(cat $W/install.log)"; }
-    linerate compile /tests/lsm-only.toml >$W/compile.log 2>&1 || echo "compile lsm-only failed: $(cat $W/compile.log)"
+    for p in lsm-only aa-confined aa-missing aa-optional; do
+        linerate compile /tests/$p.toml >$W/compile.log 2>&1 || echo "compile $p failed: $(cat $W/compile.log)"
+    done
+    echo "apparmor enabled: $(cat /sys/module/apparmor/parameters/enabled 2>&1)"
     linerate doctor 2>/dev/null | grep -i landlock | head -3
 }
 
@@ -245,6 +249,11 @@ refusal() {
         nok "without the LSM list, the self-test refuses" "exit $rc: $(cat $W/r-self.err)"; fi
     check "no program pinned after the self-test refusal" sh -c '! ls /sys/fs/bpf/linerate/v*/link_exec_check 2>/dev/null'
     mount -t securityfs securityfs /sys/kernel/security
+    run r-aa base io.linerate.profile aa-confined '"/bin/true"'
+    if [ "$rc" = 125 ] && grep -q 'does not run AppArmor' $W/r-aa.err; then ok "a required AppArmor label refused: $(cat $W/r-aa.err)"; else
+        nok "a required AppArmor label refused" "exit $rc: $(cat $W/r-aa.err)"; fi
+    run r-aa-opt base io.linerate.profile aa-optional '"/bin/true"'
+    if [ "$rc" = 0 ]; then ok "an optional AppArmor label is left out"; else nok "an optional AppArmor label is left out" "exit $rc: $(cat $W/r-aa-opt.err)"; fi
     run r-sandbox base io.linerate.level sandbox '"/bin/true"'
     if [ "$rc" = 0 ]; then ok "sandbox still starts"; else nok "sandbox still starts" "exit $rc: $(cat $W/r-sandbox.err)"; fi
     mk r-hook base io.linerate.level hardened '"/bin/true"'
@@ -253,10 +262,55 @@ refusal() {
     if [ "$r" = 5 ]; then ok "the hook refuses too (exit 5)"; else nok "the hook refuses too (exit 5)" "exit $r $(cat $W/r-hook.err)"; fi
 }
 
+# AppArmor labels: the profile linerate-test is loaded with apparmor_parser
+# from Debian's apparmor package; a container naming it runs confined by it,
+# one naming a profile nobody loaded is refused.
+apparmor_suite() {
+    check "apparmor is among the active LSMs" grep -q apparmor /sys/kernel/security/lsm
+    if apparmor_parser -r -K /tests/linerate-test.apparmor >$W/aa.log 2>&1 &&
+        grep -qx 'linerate-test (enforce)' /sys/kernel/security/apparmor/profiles; then
+        ok "apparmor_parser loads linerate-test"; else nok "apparmor_parser loads linerate-test" "$(tr '\n' ' ' <$W/aa.log)"; fi
+    d=$(linerate doctor 2>/dev/null | grep -E '^(AppArmor|SELinux)' | tr '\n' ';')
+    case "$d" in *"AppArmor "*"running, "*"SELinux "*"not running"*) ok "doctor: $d" ;; *) nok "doctor names AppArmor and SELinux" "$d" ;; esac
+
+    # cat's error goes through a file in /tmp (sandbox may write there):
+    # mk's sed would take `&` or `|` in the command for its own.
+    cmd='"/bin/sh","-c","cat /proc/self/attr/current; cat /etc/passwd 2>/tmp/e; cat /tmp/e"'
+    run aa-conf base io.linerate.profile aa-confined "$cmd"
+    if [ "$rc" = 0 ] && grep -qx 'linerate-test (enforce)' $W/aa-conf.out; then ok "a container runs under its AppArmor profile"; else
+        nok "a container runs under its AppArmor profile" "exit $rc: $(cat $W/aa-conf.out $W/aa-conf.err | tr '\n' ' ')"; fi
+    if grep -q 'Permission denied' $W/aa-conf.out; then ok "the AppArmor profile denies: $(grep denied $W/aa-conf.out)"; else
+        nok "the AppArmor profile denies" "$(cat $W/aa-conf.out | tr '\n' ' ')"; fi
+    run aa-plain base io.linerate.level sandbox "$cmd"
+    if grep -q '^root:' $W/aa-plain.out && ! grep -q linerate-test $W/aa-plain.out; then ok "sandbox without a label is not confined: $(head -n 1 $W/aa-plain.out)"; else
+        nok "sandbox without a label is not confined" "exit $rc: $(cat $W/aa-plain.out $W/aa-plain.err | tr '\n' ' ')"; fi
+    run aa-opt base io.linerate.profile aa-optional '"/bin/cat","/proc/self/attr/current"'
+    if grep -qx 'linerate-test (enforce)' $W/aa-opt.out; then ok "an optional label is set where AppArmor runs"; else
+        nok "an optional label is set where AppArmor runs" "exit $rc: $(cat $W/aa-opt.out $W/aa-opt.err | tr '\n' ' ')"; fi
+
+    run aa-miss base io.linerate.profile aa-missing '"/bin/true"'
+    if [ "$rc" = 125 ] && grep -q 'linerate-nowhere` is not loaded' $W/aa-miss.err; then ok "a profile naming an unloaded AppArmor profile is refused: $(cat $W/aa-miss.err)"; else
+        nok "a profile naming an unloaded AppArmor profile is refused" "exit $rc: $(cat $W/aa-miss.err)"; fi
+
+    # exec into the container: the same label; another one is refused.
+    mk aa-bg base io.linerate.profile aa-confined '"/bin/sleep","60"'
+    linerate-runtime run -d -b /b/aa-bg aa-bg >$W/aa-bg.out 2>$W/aa-bg.err </dev/null
+    linerate-runtime exec aa-bg /bin/cat /proc/self/attr/current >$W/aa-exec.out 2>&1
+    if grep -qx 'linerate-test (enforce)' $W/aa-exec.out; then ok "exec into the container runs under its profile"; else
+        nok "exec into the container runs under its profile" "$(cat $W/aa-bg.err $W/aa-exec.out | tr '\n' ' ')"; fi
+    linerate-runtime exec --apparmor unconfined aa-bg /bin/true >$W/aa-exec2.out 2>&1
+    r=$?
+    if [ "$r" = 125 ] && grep -q 'the profile.s label is linerate-test' $W/aa-exec2.out; then ok "exec --apparmor unconfined is refused"; else
+        nok "exec --apparmor unconfined is refused" "exit $r: $(cat $W/aa-exec2.out)"; fi
+    runc kill aa-bg KILL; sleep 1
+    timeout 30 linerate-runtime delete -f aa-bg >/dev/null 2>&1
+}
+
 setup
 case "$suite" in
     active) active ;;
     refusal) refusal ;;
+    apparmor) apparmor_suite ;;
     *) nok "suite" "unknown suite '$suite'" ;;
 esac
 echo "$suite: $PASS passed, $FAIL failed"

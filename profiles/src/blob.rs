@@ -46,6 +46,84 @@ pub struct Blob {
     pub landlock: Option<Landlock>,
     /// The profile needs BPF-LSM enforcement.
     pub bpf_lsm: bool,
+    /// AppArmor and SELinux labels. Absent from blobs that name none, so
+    /// those keep the bytes (and digests) they had before labels existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub labels: Option<LsmLabels>,
+}
+
+/// The labels a profile names for the host's own LSMs; the runtime applies them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LsmLabels {
+    /// The AppArmor profile, by name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub apparmor: Option<String>,
+    /// The SELinux label, `user:role:type[:level]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selinux: Option<String>,
+    /// Refuse the container where a named label cannot be applied.
+    pub required: bool,
+}
+
+/// The longest label accepted.
+pub const MAX_LABEL_BYTES: usize = 1024;
+
+/// Why a label is not one the runtime may hand to runc.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum LabelError {
+    /// Empty, too long, or with whitespace or control characters.
+    #[error("{lsm} label `{label}` must be 1 to {MAX_LABEL_BYTES} bytes without spaces or control characters")]
+    Malformed {
+        /// `apparmor` or `selinux`.
+        lsm: &'static str,
+        /// The label, escaped.
+        label: String,
+    },
+    /// AppArmor's name for no confinement.
+    #[error("apparmor profile `unconfined` confines nothing; name a profile")]
+    Unconfined,
+    /// An SELinux label without user, role and type.
+    #[error("selinux label `{0}` is not user:role:type[:level]")]
+    SelinuxFields(String),
+}
+
+impl LsmLabels {
+    /// Checks both labels' syntax.
+    pub fn check(&self) -> Result<(), LabelError> {
+        let Self {
+            apparmor,
+            selinux,
+            required: _,
+        } = self;
+        let malformed = |lsm, label: &str| LabelError::Malformed {
+            lsm,
+            label: label.escape_debug().to_string(),
+        };
+        let clean = |l: &str| {
+            !l.is_empty()
+                && l.len() <= MAX_LABEL_BYTES
+                && !l.chars().any(|c| c.is_whitespace() || c.is_control())
+        };
+        if let Some(a) = apparmor {
+            if !clean(a) {
+                return Err(malformed("apparmor", a));
+            }
+            if a == "unconfined" {
+                return Err(LabelError::Unconfined);
+            }
+        }
+        if let Some(s) = selinux {
+            if !clean(s) {
+                return Err(malformed("selinux", s));
+            }
+            let mut fields = s.splitn(4, ':');
+            if !(0..3).all(|_| fields.next().is_some_and(|f| !f.is_empty())) {
+                return Err(LabelError::SelinuxFields(s.clone()));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// A seccomp filter for one architecture.
@@ -130,6 +208,9 @@ pub enum BlobError {
     /// A blob of another format.
     #[error("blob format {0} is not {FORMAT}")]
     Format(u32),
+    /// A label the compiler would have refused.
+    #[error("blob labels")]
+    Label(#[source] LabelError),
 }
 
 impl Blob {
@@ -150,6 +231,9 @@ impl Blob {
         let blob: Blob = serde_json::from_slice(bytes).map_err(BlobError::Decode)?;
         if blob.format != FORMAT {
             return Err(BlobError::Format(blob.format));
+        }
+        if let Some(labels) = &blob.labels {
+            labels.check().map_err(BlobError::Label)?;
         }
         Ok(blob)
     }
@@ -180,5 +264,60 @@ mod tests {
             Blob::verify(b"{}", &Digest::of(b"{}")),
             Err(BlobError::Decode(_))
         ));
+    }
+
+    #[test]
+    fn labels_are_optional_and_unknown_label_keys_are_refused() {
+        let mut blob = crate::compile::compile_level("sandbox").unwrap();
+        let plain = String::from_utf8(blob.to_bytes()).unwrap();
+        assert!(
+            !plain.contains("labels"),
+            "a blob without labels keeps its old bytes"
+        );
+
+        blob.labels = Some(LsmLabels {
+            apparmor: Some("web".into()),
+            selinux: None,
+            required: false,
+        });
+        let bytes = blob.to_bytes();
+        assert_eq!(Blob::verify(&bytes, &Digest::of(&bytes)).unwrap(), blob);
+
+        let text = String::from_utf8(bytes).unwrap();
+        let extra = text.replace("\"required\":false", "\"required\":false,\"smack\":\"x\"");
+        assert!(matches!(
+            Blob::verify(extra.as_bytes(), &Digest::of(extra.as_bytes())),
+            Err(BlobError::Decode(_))
+        ));
+        let bad = text.replace("\"web\"", "\"unconfined\"");
+        assert!(matches!(
+            Blob::verify(bad.as_bytes(), &Digest::of(bad.as_bytes())),
+            Err(BlobError::Label(LabelError::Unconfined))
+        ));
+    }
+
+    #[test]
+    fn label_syntax() {
+        let l = |a: Option<&str>, s: Option<&str>| LsmLabels {
+            apparmor: a.map(str::to_owned),
+            selinux: s.map(str::to_owned),
+            required: true,
+        };
+        assert!(l(
+            Some("linerate-web"),
+            Some("system_u:system_r:container_t:s0:c1,c2")
+        )
+        .check()
+        .is_ok());
+        assert!(l(None, Some("u:r:t")).check().is_ok());
+        for bad in ["", "a b", "a\nb", "unconfined"] {
+            assert!(l(Some(bad), None).check().is_err(), "{bad:?}");
+        }
+        for bad in ["", "u:r", "u::t:s0", "u:r:t s0", "container_t"] {
+            assert!(l(None, Some(bad)).check().is_err(), "{bad:?}");
+        }
+        assert!(l(Some(&"a".repeat(MAX_LABEL_BYTES + 1)), None)
+            .check()
+            .is_err());
     }
 }

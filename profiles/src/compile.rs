@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::str::FromStr;
 
-use crate::blob::{self, Blob, Filter, PathRule};
+use crate::blob::{self, Blob, Filter, LsmLabels, PathRule};
 use crate::digest::Digest;
 use crate::landlock as ll;
 use crate::policy::{Policy, ResolveError};
@@ -55,6 +55,15 @@ pub enum CompileError {
     /// A Landlock ABI outside 1 to 7.
     #[error("landlock min_abi {0} is outside 1 to {max}", max = ll::MAX_ABI)]
     MinAbi(u8),
+    /// An AppArmor or SELinux label the runtime could not hand to runc.
+    #[error("{at}: {source}")]
+    Label {
+        /// Where the label was named.
+        at: String,
+        /// What is wrong with it.
+        #[source]
+        source: blob::LabelError,
+    },
     /// A filter longer than the kernel accepts.
     #[error("the {arch:?} filter has {len} instructions, more than the kernel's {BPF_MAXINSNS}")]
     TooLong {
@@ -115,6 +124,7 @@ pub fn compile(policy: &Policy) -> Result<Blob, CompileError> {
     }
 
     let landlock = policy.landlock.as_ref().map(landlock).transpose()?;
+    let labels = policy.labels.as_ref().map(labels).transpose()?.flatten();
 
     Ok(Blob {
         format: blob::FORMAT,
@@ -128,7 +138,41 @@ pub fn compile(policy: &Policy) -> Result<Blob, CompileError> {
         seccomp,
         landlock,
         bpf_lsm: policy.bpf_lsm,
+        labels,
     })
+}
+
+/// The blob's labels, each checked on its own so that an error names its
+/// line; `None` when the `[lsm]` sections name no label.
+fn labels(l: &crate::policy::LabelPolicy) -> Result<Option<LsmLabels>, CompileError> {
+    let crate::policy::LabelPolicy {
+        apparmor,
+        selinux,
+        required,
+    } = l;
+    let only = |a: Option<&String>, s: Option<&String>| LsmLabels {
+        apparmor: a.cloned(),
+        selinux: s.cloned(),
+        required: *required,
+    };
+    for (named, label) in [
+        (apparmor, only(apparmor.as_ref().map(|n| &n.name), None)),
+        (selinux, only(None, selinux.as_ref().map(|n| &n.name))),
+    ] {
+        if let Some(n) = named {
+            label.check().map_err(|source| CompileError::Label {
+                at: n.at.clone(),
+                source,
+            })?;
+        }
+    }
+    if apparmor.is_none() && selinux.is_none() {
+        return Ok(None);
+    }
+    Ok(Some(only(
+        apparmor.as_ref().map(|n| &n.name),
+        selinux.as_ref().map(|n| &n.name),
+    )))
 }
 
 /// Every syscall a profile names must be known to at least one architecture:
@@ -375,6 +419,35 @@ mod tests {
         assert_eq!(err.to_string(), "p.toml:2: unknown capability `CAP_FLY`");
         assert!(text("[landlock]\nmin_abi = 1\nscope = [\"everything\"]\n").is_err());
         assert!(text("[landlock]\nmin_abi = 9\n").is_err());
+    }
+
+    #[test]
+    fn labels_compile_into_the_blob_and_bad_ones_name_their_line() {
+        let b = text("extends = \"sandbox\"\n[lsm]\napparmor = \"linerate-web\"\n").unwrap();
+        assert_eq!(
+            b.labels,
+            Some(LsmLabels {
+                apparmor: Some("linerate-web".into()),
+                selinux: None,
+                required: true,
+            })
+        );
+        let b = text("[lsm]\nselinux = \"u:r:container_t:s0\"\nrequired = false\n").unwrap();
+        let l = b.labels.unwrap();
+        assert_eq!(
+            (l.selinux.as_deref(), l.required),
+            (Some("u:r:container_t:s0"), false)
+        );
+        assert_eq!(text("[lsm]\nrequired = false\n").unwrap().labels, None);
+
+        let err = text("[lsm]\n\napparmor = \"unconfined\"\n").unwrap_err();
+        assert!(err.to_string().starts_with("p.toml:3: "), "{err}");
+        let err = text("[lsm]\nselinux = \"container_t\"\n").unwrap_err();
+        assert!(matches!(err, CompileError::Label { .. }), "{err}");
+        assert!(text("[lsm]\nsmack = \"x\"\n").is_err());
+        for (name, _) in crate::levels::SOURCES {
+            assert_eq!(compile_level(name).unwrap().labels, None, "{name}");
+        }
     }
 
     #[test]

@@ -33,6 +33,12 @@
 //! execute = ["/usr/bin"]
 //! devices = ["/dev/null"]
 //! scope = ["signal"]
+//!
+//! [lsm]
+//! apparmor = "web-server"      # an AppArmor profile the host has loaded
+//! selinux = "system_u:system_r:container_t:s0"
+//! required = true              # the default: refuse to start where the
+//!                              # host cannot apply a label named here
 //! ```
 
 use std::collections::BTreeMap;
@@ -64,6 +70,8 @@ pub struct Source {
     /// Enforcement that needs BPF-LSM.
     #[serde(default)]
     pub hardened: HardenedSection,
+    /// AppArmor and SELinux labels.
+    pub lsm: Option<LsmSection>,
 }
 
 /// `[process]`.
@@ -187,6 +195,18 @@ pub enum MissingPath {
 pub struct HardenedSection {
     /// The profile needs BPF-LSM enforcement.
     pub bpf_lsm: Option<bool>,
+}
+
+/// `[lsm]`: the labels the runtime sets where the host runs that LSM.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LsmSection {
+    /// The AppArmor profile the container's process runs under.
+    pub apparmor: Option<Spanned<String>>,
+    /// The SELinux label (`user:role:type[:level]`) of the container's process.
+    pub selinux: Option<Spanned<String>>,
+    /// Refuse to start where a named label cannot be applied; absent means true.
+    pub required: Option<bool>,
 }
 
 /// Why a source could not be parsed.

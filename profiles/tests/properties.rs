@@ -12,7 +12,7 @@ use std::path::Path;
 
 use linerate_profiles::blob::{Blob, BlobError};
 use linerate_profiles::compile::{compile, compile_level};
-use linerate_profiles::seccomp::interp::{run, SeccompData};
+use linerate_profiles::seccomp::interp::{const_allow, run, SeccompData};
 use linerate_profiles::seccomp::{Action, FOREIGN_ABI};
 use linerate_profiles::source::Source;
 use linerate_profiles::store::Store;
@@ -444,12 +444,14 @@ proptest! {
         }
     }
 
-    /// Filters decoded from any packed words run in the interpreter to a
-    /// result or an error.
+    /// Filters decoded from any packed words run in the interpreter, and in
+    /// its emulation of the kernel's cache, to a result or an error.
     #[test]
     fn interpreter_never_panics(words in prop::collection::vec(any::<u64>(), 0..64), nr in any::<u32>()) {
         let f = linerate_profiles::blob::Filter { arch: Arch::X86_64, program: words };
-        let _ = run(&f.instructions(), &SeccompData::new(Arch::X86_64.audit_arch(), nr, [0; 6]));
+        let prog = f.instructions();
+        let _ = run(&prog, &SeccompData::new(Arch::X86_64.audit_arch(), nr, [0; 6]));
+        let _ = const_allow(&prog, Arch::X86_64.audit_arch(), nr);
     }
 }
 
@@ -533,7 +535,7 @@ proptest! {
         // Share the blobs; only index.json differs.
         std::os::unix::fs::symlink(dir.path().join("s/blobs"), root.join("blobs")).expect("symlink");
         let mut text = index.clone();
-        if let Ok(mut v) = serde_json::from_slice::<serde_json::Value>(&index) {
+        if let Ok(mut v) = serde_json::from_slice::<serde_json::Value>(index) {
             for (path, leaf) in &edits {
                 mutate_json(&mut v, path, leaf);
             }

@@ -5,14 +5,16 @@
 //!
 //! [`apply`] installs a blob on the calling process (Landlock, capability
 //! checks, seccomp last); [`init`] is the whole of linerate-init, shared with
-//! `linerate exec`; [`spec`] rewrites `config.json`; [`runtime`] parses the
-//! runc command line.
+//! `linerate exec`; [`spec`] rewrites `config.json`; [`lsm_label`] decides
+//! the AppArmor and SELinux labels it sets; [`runtime`] parses the runc
+//! command line.
 
 pub mod apply;
-pub mod logging;
 pub mod config;
 pub mod hardened;
 pub mod init;
+pub mod logging;
+pub mod lsm_label;
 pub mod precreate;
 pub mod runtime;
 pub mod select;

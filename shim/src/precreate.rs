@@ -3,12 +3,13 @@
 //! installed hooks.d files and `--annotation`.
 
 use std::io::Read;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use linerate_profiles::store::Store;
 use serde_json::Value;
 
 use crate::config::Config;
+use crate::lsm_label::{self, LabelError};
 use crate::select::{self, SelectError};
 use crate::spec::{self, SpecError};
 
@@ -33,6 +34,9 @@ pub enum PrecreateError {
     /// linerate-init was not found.
     #[error("linerate-init at {0} does not exist")]
     Init(PathBuf),
+    /// The profile's AppArmor or SELinux label cannot be applied here.
+    #[error("labels")]
+    Label(#[source] LabelError),
     /// The spec could not be rewritten.
     #[error("rewriting the spec")]
     Spec(#[source] SpecError),
@@ -62,6 +66,8 @@ pub fn precreate(
     if !init.is_file() {
         return Err(PrecreateError::Init(init));
     }
+    let labels =
+        lsm_label::decide(blob.labels.as_ref(), Path::new("/")).map_err(PrecreateError::Label)?;
 
     // podman gives no container id before create; the hostname it sets is
     // the short id, which is what its users see.
@@ -70,6 +76,11 @@ pub fn precreate(
         .and_then(Value::as_str)
         .unwrap_or("podman")
         .to_owned();
+    // The hook's precreate stage is this function: its boundary logs here.
+    if !labels.skipped.is_empty() {
+        tracing::info!(container_id = %container, skipped = ?labels.skipped,
+            "labels of LSMs this host does not run left out (not required)");
+    }
     let blob_file = store.blob_path(&digest);
     let rewrite = spec::Rewrite {
         container: &container,
@@ -78,6 +89,7 @@ pub fn precreate(
         init: &init,
         blob_file: &blob_file,
         verbose: config.verbose,
+        labels: labels.labels,
     };
     spec::rewrite(&mut doc, &rewrite).map_err(PrecreateError::Spec)?;
     Ok(serde_json::to_vec(&doc).expect("a JSON value serializes"))

@@ -49,7 +49,7 @@ pub enum SelectError {
         reference: String,
         /// Why BPF-LSM cannot enforce it here.
         #[source]
-        source: linerate_bpf::LsmError,
+        source: Box<linerate_bpf::LsmError>,
     },
 }
 
@@ -85,8 +85,10 @@ pub fn resolve(store: &Store, request: &Request) -> Result<(Digest, Blob), Selec
     };
     let digest = store.resolve(reference).map_err(err)?;
     let blob = store.get(&digest).map_err(err)?;
-    crate::hardened::check(&blob)
-        .map_err(|source| SelectError::Hardened { reference: reference.to_owned(), source })?;
+    crate::hardened::check(&blob).map_err(|source| SelectError::Hardened {
+        reference: reference.to_owned(),
+        source: Box::new(source),
+    })?;
     Ok((digest, blob))
 }
 

@@ -21,6 +21,7 @@ use linerate_profiles::{Blob, Digest};
 use serde_json::{json, Map, Value};
 
 use crate::init::{BLOB_PATH, INIT_PATH};
+use crate::lsm_label::Labels;
 use crate::select::DIGEST;
 
 /// The annotation that keeps the fields linerate replaced.
@@ -56,6 +57,8 @@ pub struct Rewrite<'a> {
     pub blob_file: &'a Path,
     /// Ask linerate-init to report what it enforced.
     pub verbose: bool,
+    /// The AppArmor and SELinux labels decided for this host.
+    pub labels: Labels<'a>,
 }
 
 /// Why a spec could not be rewritten.
@@ -163,6 +166,7 @@ pub fn rewrite(spec: &mut Value, r: &Rewrite<'_>) -> Result<(), SpecError> {
                     .any(|v| v == "--verbose")
             }),
             blob: r.blob,
+            labels: r.labels,
         };
         if rewritten(&base, &previous)? != *spec {
             return Err(SpecError::Original);
@@ -260,6 +264,15 @@ pub fn wrap_process(process: &mut Map<String, Value>, r: &Rewrite<'_>) -> Result
             .unwrap_or(false),
     };
     let lent = capabilities(process, r.blob.capabilities, nnp)?;
+    // Set on every process, the exec'd ones included: a process file naming
+    // another AppArmor profile (or `unconfined`) must not leave the profile's.
+    let Labels { apparmor, selinux } = r.labels;
+    if let Some(a) = apparmor {
+        process.insert("apparmorProfile".to_owned(), json!(a));
+    }
+    if let Some(s) = selinux {
+        process.insert("selinuxLabel".to_owned(), json!(s));
+    }
 
     let mut init_args = vec![
         json!(INIT_PATH),
@@ -379,6 +392,7 @@ mod tests {
                 init: Path::new("/usr/lib/linerate/linerate-init"),
                 blob_file: Path::new("/store/blob"),
                 verbose: false,
+                labels: Labels::default(),
             },
         )
     }
@@ -498,6 +512,7 @@ mod tests {
                 init: Path::new("/i"),
                 blob_file: Path::new("/b"),
                 verbose: false,
+                labels: Labels::default(),
             },
         )
         .unwrap();
@@ -508,5 +523,38 @@ mod tests {
                 "{set}"
             );
         }
+    }
+
+    #[test]
+    fn labels_replace_the_engines_and_survive_a_second_rewrite() {
+        let blob = compile_level("sandbox").unwrap();
+        let digest = Digest::of(&blob.to_bytes());
+        let r = Rewrite {
+            container: "c1",
+            digest: &digest,
+            blob: &blob,
+            init: Path::new("/i"),
+            blob_file: Path::new("/b"),
+            verbose: false,
+            labels: Labels {
+                apparmor: Some("linerate-web"),
+                selinux: Some("u:r:container_t:s0"),
+            },
+        };
+        let mut spec = runc_spec();
+        spec["process"]["apparmorProfile"] = json!("unconfined");
+        rewrite(&mut spec, &r).unwrap();
+        assert_eq!(spec["process"]["apparmorProfile"], "linerate-web");
+        assert_eq!(spec["process"]["selinuxLabel"], "u:r:container_t:s0");
+        let once = spec.clone();
+        rewrite(&mut spec, &r).unwrap();
+        assert_eq!(spec, once);
+        assert!(restore(&mut spec).unwrap());
+        assert_eq!(spec["process"]["apparmorProfile"], "unconfined");
+        assert!(spec["process"].get("selinuxLabel").is_none());
+
+        let mut spec = runc_spec();
+        rewrite_for(&mut spec, "sandbox").unwrap();
+        assert!(spec["process"].get("apparmorProfile").is_none());
     }
 }

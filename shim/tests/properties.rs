@@ -63,6 +63,7 @@ fn rewrite_with<'a>(
         init: Path::new("/usr/local/bin/linerate-init"),
         blob_file: Path::new("/var/lib/linerate/store/blobs/sha256/x"),
         verbose,
+        labels: linerate_shim::lsm_label::Labels::default(),
     }
 }
 

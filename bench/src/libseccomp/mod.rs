@@ -19,8 +19,6 @@ use linerate_profiles::seccomp::{Action, SockFilter};
 pub(crate) use docker::docker_rules;
 pub(crate) use translate::policy_rules;
 
-use crate::cbpf;
-
 /// libseccomp's two layouts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Layout {
@@ -72,7 +70,13 @@ impl Helper {
     ) -> Result<Vec<SockFilter>> {
         self.output(&["export", &path_str(rules)?, layout.word(), &path_str(out)?])?;
         let bytes = std::fs::read(out).with_context(|| format!("reading {}", out.display()))?;
-        Ok(cbpf::from_bytes(&bytes))
+        ensure!(
+            bytes.len() % 8 == 0,
+            "{}: {} bytes, not whole instructions",
+            out.display(),
+            bytes.len()
+        );
+        Ok(from_bytes(&bytes))
     }
 
     /// `n` fresh children building and loading `rules`: (build ns, load ns) each.
@@ -135,6 +139,32 @@ fn path_str(p: &Path) -> Result<String> {
         .with_context(|| format!("{} is not UTF-8", p.display()))
 }
 
+/// Reads a program as `seccomp_export_bpf` writes it: `struct sock_filter`
+/// in native byte order, 8 bytes each.
+fn from_bytes(bytes: &[u8]) -> Vec<SockFilter> {
+    bytes
+        .chunks_exact(8)
+        .map(|c| SockFilter {
+            code: u16::from_ne_bytes([c[0], c[1]]),
+            jt: c[2],
+            jf: c[3],
+            k: u32::from_ne_bytes([c[4], c[5], c[6], c[7]]),
+        })
+        .collect()
+}
+
+/// The bytes of a program, as `seccomp_export_bpf` writes it and the
+/// helper's `attach` reads it.
+pub(crate) fn to_bytes(prog: &[SockFilter]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(prog.len() * 8);
+    for i in prog {
+        out.extend(i.code.to_ne_bytes());
+        out.extend([i.jt, i.jf]);
+        out.extend(i.k.to_ne_bytes());
+    }
+    out
+}
+
 /// The word of an action in the rules file.
 pub(crate) fn action_word(a: Action) -> String {
     match a {
@@ -142,5 +172,24 @@ pub(crate) fn action_word(a: Action) -> String {
         Action::Log => "log".to_owned(),
         Action::KillProcess => "kill_process".to_owned(),
         Action::Errno(e) => format!("errno:{e}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use linerate_profiles::compile::compile_level;
+    use linerate_profiles::syscalls::Arch;
+
+    use super::*;
+
+    #[test]
+    fn programs_survive_the_helper_file_format() {
+        let blob = compile_level("hardened").unwrap();
+        for arch in Arch::ALL {
+            let prog = blob.filter(arch).unwrap().instructions();
+            let bytes = to_bytes(&prog);
+            assert_eq!(bytes.len(), prog.len() * 8);
+            assert_eq!(from_bytes(&bytes), prog);
+        }
     }
 }

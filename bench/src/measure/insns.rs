@@ -3,13 +3,13 @@
 //! linerate's verdicts.
 
 use anyhow::{bail, Context, Result};
+use linerate_profiles::seccomp::interp::{const_allow, run, SeccompData};
 use linerate_profiles::seccomp::SockFilter;
 use linerate_profiles::syscalls::{Arch, AUDIT_ARCH_I386, X32_SYSCALL_BIT};
 use linerate_profiles::Policy;
 
 use super::seccomp::{programs, SIGCHLD, TCGETS};
 use super::Ctx;
-use crate::cbpf::{self, Data};
 use crate::libseccomp::{docker_rules, policy_rules, Layout};
 use crate::model::{Case, Cell, FilterInfo, Insns};
 
@@ -33,15 +33,15 @@ fn verdict(ret: u32) -> String {
     }
 }
 
-fn cell(prog: &[SockFilter], d: &Data) -> Result<Cell> {
-    let (ret, path) = cbpf::run(prog, d)?;
+fn cell(prog: &[SockFilter], d: &SeccompData) -> Result<Cell> {
+    let (ret, path) = run(prog, d)?;
     let in_cache = match d.arch {
         a if a == Arch::X86_64.audit_arch() => d.nr <= Arch::X86_64.max_number(),
         AUDIT_ARCH_I386 => d.nr < 460,
         _ => false,
     };
     Ok(Cell {
-        cached: in_cache && cbpf::const_allow(prog, d.arch, d.nr),
+        cached: in_cache && const_allow(prog, d.arch, d.nr),
         path,
         verdict: verdict(ret),
     })
@@ -88,13 +88,9 @@ fn check_translation(level: &str, ours: &[SockFilter], theirs: &[SockFilter]) ->
     for nr in 0..=Arch::X86_64.max_number() + 64 {
         let set = if ruled.contains(&nr) { &pairs } else { &probes };
         for &args in set {
-            let d = Data {
-                nr,
-                arch: native,
-                args,
-            };
-            let (a, _) = cbpf::run(ours, &d)?;
-            let (b, _) = cbpf::run(theirs, &d)?;
+            let d = SeccompData::new(native, nr, args);
+            let (a, _) = run(ours, &d)?;
+            let (b, _) = run(theirs, &d)?;
             if a != b {
                 bail!("libseccomp's translation of {level} differs at nr {nr} args {args:x?}: {} against {}", verdict(b), verdict(a));
             }
@@ -102,18 +98,10 @@ fn check_translation(level: &str, ours: &[SockFilter], theirs: &[SockFilter]) ->
         }
     }
     for d in [
-        Data {
-            nr: 20,
-            arch: AUDIT_ARCH_I386,
-            args: [0; 6],
-        },
-        Data {
-            nr: 39 | X32_SYSCALL_BIT,
-            arch: native,
-            args: [0; 6],
-        },
+        SeccompData::new(AUDIT_ARCH_I386, 20, [0; 6]),
+        SeccompData::new(native, 39 | X32_SYSCALL_BIT, [0; 6]),
     ] {
-        let (a, b) = (cbpf::run(ours, &d)?.0, cbpf::run(theirs, &d)?.0);
+        let (a, b) = (run(ours, &d)?.0, run(theirs, &d)?.0);
         if a != b {
             bail!("libseccomp's translation of {level} differs for a foreign call {d:?}: {} against {}", verdict(b), verdict(a));
         }
@@ -156,116 +144,72 @@ pub(super) fn insns(ctx: &mut Ctx<'_>) -> Result<Insns> {
         },
     ];
 
-    let cases: Vec<(&str, &str, &str, Data)> = vec![
+    let cases: Vec<(&str, &str, &str, SeccompData)> = vec![
         (
             "cached allow",
             "getpid()",
             "sandbox",
-            Data {
-                nr: nr("getpid"),
-                arch: native,
-                args: [0; 6],
-            },
+            SeccompData::new(native, nr("getpid"), [0; 6]),
         ),
         (
             "cached allow",
             "read(fd, buf, n)",
             "sandbox",
-            Data {
-                nr: nr("read"),
-                arch: native,
-                args: [3, 0, 64, 0, 0, 0],
-            },
+            SeccompData::new(native, nr("read"), [3, 0, 64, 0, 0, 0]),
         ),
         (
             "argument-checked",
             "clone(SIGCHLD)",
             "sandbox",
-            Data {
-                nr: nr("clone"),
-                arch: native,
-                args: [SIGCHLD, 0, 0, 0, 0, 0],
-            },
+            SeccompData::new(native, nr("clone"), [SIGCHLD, 0, 0, 0, 0, 0]),
         ),
         (
             "argument-checked",
             "ioctl(fd, TCGETS)",
             "hardened",
-            Data {
-                nr: nr("ioctl"),
-                arch: native,
-                args: [3, TCGETS, 0, 0, 0, 0],
-            },
+            SeccompData::new(native, nr("ioctl"), [3, TCGETS, 0, 0, 0, 0]),
         ),
         (
             "argument-checked",
             "personality(0xffffffff)",
             "hardened",
-            Data {
-                nr: nr("personality"),
-                arch: native,
-                args: [0xffff_ffff, 0, 0, 0, 0, 0],
-            },
+            SeccompData::new(native, nr("personality"), [0xffff_ffff, 0, 0, 0, 0, 0]),
         ),
         (
             "argument-checked",
             "socket(AF_INET, SOCK_STREAM, 0)",
             "hardened",
-            Data {
-                nr: nr("socket"),
-                arch: native,
-                args: [2, 1, 0, 0, 0, 0],
-            },
+            SeccompData::new(native, nr("socket"), [2, 1, 0, 0, 0, 0]),
         ),
         (
             "refused",
             "mount(...)",
             "sandbox",
-            Data {
-                nr: nr("mount"),
-                arch: native,
-                args: [0; 6],
-            },
+            SeccompData::new(native, nr("mount"), [0; 6]),
         ),
         (
             "refused",
             "ptrace(...)",
             "sandbox",
-            Data {
-                nr: nr("ptrace"),
-                arch: native,
-                args: [0; 6],
-            },
+            SeccompData::new(native, nr("ptrace"), [0; 6]),
         ),
         (
             "unknown number",
             "syscall 1000",
             "sandbox",
-            Data {
-                nr: 1000,
-                arch: native,
-                args: [0; 6],
-            },
+            SeccompData::new(native, 1000, [0; 6]),
         ),
         (
             "foreign ABI",
             "i386 getpid (int 0x80)",
             "sandbox",
-            Data {
-                nr: 20,
-                arch: AUDIT_ARCH_I386,
-                args: [0; 6],
-            },
+            SeccompData::new(AUDIT_ARCH_I386, 20, [0; 6]),
         ),
         (
             "foreign ABI",
             "x32 getpid",
             "sandbox",
-            Data {
-                nr: 39 | X32_SYSCALL_BIT,
-                arch: native,
-                args: [0; 6],
-            },
+            SeccompData::new(native, 39 | X32_SYSCALL_BIT, [0; 6]),
         ),
     ];
     let mut out = Vec::new();
@@ -296,17 +240,7 @@ pub(super) fn insns(ctx: &mut Ctx<'_>) -> Result<Insns> {
     let mut worst = vec![0usize; progs.len()];
     for nr in 0..=Arch::X86_64.max_number() + 64 {
         for (w, prog) in worst.iter_mut().zip(progs) {
-            *w = (*w).max(
-                cbpf::run(
-                    prog,
-                    &Data {
-                        nr,
-                        arch: native,
-                        args: [0; 6],
-                    },
-                )?
-                .1,
-            );
+            *w = (*w).max(run(prog, &SeccompData::new(native, nr, [0; 6]))?.1);
         }
     }
 

@@ -8,8 +8,7 @@ use linerate_profiles::syscalls::Arch;
 use linerate_profiles::Policy;
 
 use super::{Ctx, Rounds, Variant};
-use crate::cbpf;
-use crate::libseccomp::{docker_rules, policy_rules, Layout};
+use crate::libseccomp::{docker_rules, policy_rules, to_bytes, Layout};
 use crate::model::Section;
 
 /// `SIGCHLD`, the flags of a plain fork through clone.
@@ -83,7 +82,7 @@ pub(super) fn programs(ctx: &mut Ctx<'_>) -> Result<Programs> {
             .filter(Arch::X86_64)
             .context("no x86_64 filter")?
             .instructions();
-        std::fs::write(bpf_path(ctx, level), cbpf::to_bytes(&prog))?;
+        std::fs::write(bpf_path(ctx, level), to_bytes(&prog))?;
         ours.push((level.to_owned(), prog));
         let policy = Policy::level(level).context("level")??;
         let (rules, _) = policy_rules(&policy)?;
@@ -104,7 +103,7 @@ pub(super) fn programs(ctx: &mut Ctx<'_>) -> Result<Programs> {
         jf: 0,
         k: 0x7fff_0000,
     }];
-    std::fs::write(bpf_path(ctx, "one"), cbpf::to_bytes(&one))?;
+    std::fs::write(bpf_path(ctx, "one"), to_bytes(&one))?;
     Ok(Programs {
         ours,
         translated,

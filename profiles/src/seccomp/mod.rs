@@ -1,6 +1,6 @@
 //! Seccomp: the actions a profile can ask for, classic BPF instructions, the
 //! compiler from a policy to a filter, and an interpreter to check filters
-//! without a kernel.
+//! without a kernel and to emulate the kernel's seccomp cache.
 
 pub mod codegen;
 pub mod interp;
@@ -172,12 +172,30 @@ pub const BPF_MAXINSNS: usize = 4096;
 pub mod op {
     /// `BPF_LD | BPF_W | BPF_ABS` (0x00 | 0x00 | 0x20): load a 32-bit word of `seccomp_data`.
     pub const LD_W_ABS: u16 = 0x20;
+    /// `BPF_ALU | BPF_ADD | BPF_K`.
+    pub const ALU_ADD_K: u16 = 0x04;
+    /// `BPF_ALU | BPF_SUB | BPF_K`.
+    pub const ALU_SUB_K: u16 = 0x04 | 0x10;
+    /// `BPF_ALU | BPF_MUL | BPF_K`.
+    pub const ALU_MUL_K: u16 = 0x04 | 0x20;
+    /// `BPF_ALU | BPF_DIV | BPF_K`.
+    pub const ALU_DIV_K: u16 = 0x04 | 0x30;
+    /// `BPF_ALU | BPF_OR | BPF_K`.
+    pub const ALU_OR_K: u16 = 0x04 | 0x40;
     /// `BPF_ALU | BPF_AND | BPF_K`.
     pub const ALU_AND_K: u16 = 0x04 | 0x50;
+    /// `BPF_ALU | BPF_LSH | BPF_K`.
+    pub const ALU_LSH_K: u16 = 0x04 | 0x60;
+    /// `BPF_ALU | BPF_RSH | BPF_K`.
+    pub const ALU_RSH_K: u16 = 0x04 | 0x70;
+    /// `BPF_ALU | BPF_XOR | BPF_K`.
+    pub const ALU_XOR_K: u16 = 0x04 | 0xa0;
     /// `BPF_JMP | BPF_JA`.
     pub const JMP_JA: u16 = 0x05;
     /// `BPF_JMP | BPF_JEQ | BPF_K`.
     pub const JMP_JEQ_K: u16 = 0x05 | 0x10;
+    /// `BPF_JMP | BPF_JGT | BPF_K`.
+    pub const JMP_JGT_K: u16 = 0x05 | 0x20;
     /// `BPF_JMP | BPF_JGE | BPF_K`.
     pub const JMP_JGE_K: u16 = 0x05 | 0x30;
     /// `BPF_JMP | BPF_JSET | BPF_K`.

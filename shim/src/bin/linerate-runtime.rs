@@ -17,7 +17,7 @@ use linerate_profiles::store::Store;
 use linerate_shim::config::Config;
 use linerate_shim::init::chain;
 use linerate_shim::runtime::{self, Invocation};
-use linerate_shim::{select, spec};
+use linerate_shim::{lsm_label, select, spec};
 use serde_json::Value;
 
 /// The exit code of a refusal by linerate itself.
@@ -93,7 +93,9 @@ fn run(args: &[String]) -> Result<Never, Failure> {
     match inv.command.as_deref() {
         Some("create" | "run") => create(&config, &real, &inv, args),
         Some("exec") => exec(&config, &real, &inv),
-        Some("delete") => std::process::exit(linerate_shim::hardened::run_delete(&real, args, &inv.rest)),
+        Some("delete") => {
+            std::process::exit(linerate_shim::hardened::run_delete(&real, args, &inv.rest))
+        }
         _ => Err(exec_runtime(&real, args, None)),
     }
 }
@@ -158,6 +160,17 @@ fn create(
     let store = Store::locate(config.store.as_deref());
     let (digest, blob) = select::resolve(&store, &request).map_err(fail(id, "profile"))?;
 
+    let labels =
+        lsm_label::decide(blob.labels.as_ref(), Path::new("/")).map_err(fail(id, "labels"))?;
+    if !labels.skipped.is_empty() {
+        tracing::info!(container_id = %c.id, skipped = ?labels.skipped,
+            "labels of LSMs this host does not run left out (not required)");
+    }
+    if let Some(mode) = labels.apparmor_mode.as_deref().filter(|m| *m != "enforce") {
+        tracing::info!(container_id = %c.id, mode,
+            "the AppArmor profile is loaded but does not enforce");
+    }
+
     let init = init_path(config).map_err(|c| failure(id, "init", c))?;
     let blob_file = store.blob_path(&digest);
     let rewrite = spec::Rewrite {
@@ -167,11 +180,13 @@ fn create(
         init: &init,
         blob_file: &blob_file,
         verbose: config.verbose,
+        labels: labels.labels,
     };
     spec::rewrite(&mut doc, &rewrite).map_err(fail(id, "spec"))?;
     if blob.bpf_lsm {
         let hook = linerate_shim::hardened::hook_path().map_err(|c| failure(id, "hook", c))?;
-        linerate_shim::hardened::add_hooks(&mut doc, &blob, &hook).map_err(|c| failure(id, "spec", c))?;
+        linerate_shim::hardened::add_hooks(&mut doc, &blob, &hook)
+            .map_err(|c| failure(id, "spec", c))?;
     }
     write_spec(&path, &doc)
         .map_err(|e| failure(id, "spec", format!("writing {}: {e}", path.display())))?;
@@ -247,6 +262,27 @@ fn exec(config: &Config, real: &Path, inv: &Invocation) -> Result<Never, Failure
         }
     }
 
+    // The exec'd process keeps the container's labels: runc's --apparmor
+    // and --process-label may not name others.
+    let labels = lsm_label::decide(blob.labels.as_ref(), Path::new("/"))
+        .map_err(fail(id, "labels"))?
+        .labels;
+    for (flag, label) in [
+        ("--apparmor", labels.apparmor),
+        ("--process-label", labels.selinux),
+    ] {
+        let Some(want) = label else { continue };
+        for asked in option_values(&e.options, flag) {
+            if asked != want {
+                return Err(failure(
+                    id,
+                    "exec",
+                    format!("{flag} {asked}: the profile's label is {want}"),
+                ));
+            }
+        }
+    }
+
     args.extend(e.options.iter().cloned());
     let Some(process_file) = &e.process else {
         if e.command.is_empty() {
@@ -273,6 +309,7 @@ fn exec(config: &Config, real: &Path, inv: &Invocation) -> Result<Never, Failure
         init: &init,
         blob_file: &blob_file,
         verbose: config.verbose,
+        labels,
     };
     let obj = process
         .as_object_mut()
@@ -304,6 +341,15 @@ fn exec(config: &Config, real: &Path, inv: &Invocation) -> Result<Never, Failure
             format!("running {}: {err}", real.display()),
         )),
     }
+}
+
+/// Every value of `flag` among exec options, which `runtime::exec` keeps
+/// as separate `flag value` pairs.
+fn option_values<'a>(options: &'a [String], flag: &'a str) -> impl Iterator<Item = &'a str> {
+    options
+        .windows(2)
+        .filter(move |w| w[0] == flag)
+        .map(|w| w[1].as_str())
 }
 
 /// The container's annotations as the runtime's `state` reports them (when

@@ -16,14 +16,17 @@
 
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
-use std::io::{Read, Write};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use oci_spec::image::{
     DescriptorBuilder, ImageIndex, ImageIndexBuilder, ImageManifest, ImageManifestBuilder,
     MediaType, OciLayoutBuilder,
 };
+
+mod files;
+
+use files::{check_trusted, io, read_limited, write_atomic};
 
 use crate::blob::{self, Blob, BlobError};
 use crate::digest::Digest;
@@ -113,14 +116,6 @@ pub enum StoreError {
         "`{0}` is not a profile name (a-z, 0-9, `.`, `_`, `-`; at most 128; not starting with `.`)"
     )]
     BadName(String),
-}
-
-fn io<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> StoreError + 'a {
-    move |source| StoreError::Io {
-        op,
-        path: path.to_owned(),
-        source,
-    }
 }
 
 /// Checks a profile name: no path separators, no `..`, no upper case.
@@ -479,68 +474,6 @@ fn descriptor(
 
 fn ref_name(d: &oci_spec::image::Descriptor) -> Option<&str> {
     d.annotations().as_ref()?.get(REF_NAME).map(String::as_str)
-}
-
-/// A file is trusted when it is owned by root or by this process's user and
-/// nobody else may write it.
-fn check_trusted(path: &Path) -> Result<(), StoreError> {
-    let meta = fs::metadata(path).map_err(io("stat", path))?;
-    // /proc/self belongs to the effective uid: no unsafe geteuid needed.
-    let euid = fs::metadata("/proc/self").map(|m| m.uid()).unwrap_or(0);
-    if meta.mode() & 0o022 != 0 || (meta.uid() != 0 && meta.uid() != euid) {
-        return Err(StoreError::Untrusted {
-            path: path.to_owned(),
-        });
-    }
-    Ok(())
-}
-
-fn read_limited(path: &Path, limit: u64) -> Result<Vec<u8>, StoreError> {
-    let f = File::open(path).map_err(io("open", path))?;
-    let mut bytes = Vec::new();
-    f.take(limit + 1)
-        .read_to_end(&mut bytes)
-        .map_err(io("read", path))?;
-    if bytes.len() as u64 > limit {
-        return Err(StoreError::TooLarge {
-            path: path.to_owned(),
-            limit,
-        });
-    }
-    Ok(bytes)
-}
-
-/// Writes `bytes` to a temporary file beside `path`, syncs it and renames it
-/// over `path`: readers see the old file or the new one, never a part.
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
-    let dir = path.parent().expect("store files have a folder");
-    let tmp = dir.join(format!(
-        ".tmp-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos())
-    ));
-    let result = (|| {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o644)
-            .open(&tmp)
-            .map_err(io("create", &tmp))?;
-        f.set_permissions(fs::Permissions::from_mode(0o644))
-            .map_err(io("chmod", &tmp))?;
-        f.write_all(bytes).map_err(io("write", &tmp))?;
-        f.sync_all().map_err(io("sync", &tmp))?;
-        fs::rename(&tmp, path).map_err(io("rename", path))?;
-        File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(io("sync", dir))
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
 }
 
 #[cfg(test)]

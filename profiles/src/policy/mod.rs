@@ -1,11 +1,15 @@
 //! A profile resolved through its `extends` chain: what the container gets,
 //! independent of any architecture or filter layout.
 
+mod fold;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use crate::seccomp::{Action, ArgRule, Cond};
-use crate::source::{self, MissingPath, NetworkMode, RuleSource, Source};
+use fold::fold;
+
+use crate::seccomp::{Action, ArgRule};
+use crate::source::{self, MissingPath, NetworkMode, Source};
 use crate::syscalls::Arch;
 
 /// The longest `extends` chain accepted.
@@ -28,6 +32,8 @@ pub struct Policy {
     pub landlock: Option<LandlockPolicy>,
     /// The profile needs BPF-LSM.
     pub bpf_lsm: bool,
+    /// AppArmor and SELinux labels; `None` when no source has `[lsm]`.
+    pub labels: Option<LabelPolicy>,
     /// The text of every source in the chain, root first, for the source digest.
     pub texts: Vec<String>,
 }
@@ -69,6 +75,18 @@ pub struct LandlockPolicy {
     pub devices: Vec<String>,
     /// Scopes, with where they were written.
     pub scope: Vec<Named>,
+}
+
+/// The `[lsm]` part of a policy: each key of a later source overrides the
+/// same key of an earlier one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LabelPolicy {
+    /// The AppArmor profile, with where it was named.
+    pub apparmor: Option<Named>,
+    /// The SELinux label, with where it was named.
+    pub selinux: Option<Named>,
+    /// Refuse to start where a named label cannot be applied.
+    pub required: bool,
 }
 
 /// Why a profile could not be resolved.
@@ -291,231 +309,6 @@ fn locate(from: &Origin, name: &str) -> Option<Origin> {
     canonical.is_file().then_some(Origin::File(canonical))
 }
 
-fn action(layer: &Layer, s: &toml::Spanned<String>) -> Result<Action, ResolveError> {
-    Action::parse(s.get_ref()).ok_or_else(|| ResolveError::UnknownAction {
-        at: layer.at(s.span().start),
-        name: s.get_ref().clone(),
-    })
-}
-
-fn fold(chain: &[Layer]) -> Result<Policy, ResolveError> {
-    let mut policy = Policy {
-        name: None,
-        no_new_privs: None,
-        keep_caps: None,
-        network: NetworkMode::Spec,
-        seccomp: SeccompPolicy {
-            default: Action::Allow,
-            syscalls: BTreeMap::new(),
-            rules: BTreeMap::new(),
-        },
-        landlock: None,
-        bpf_lsm: false,
-        texts: chain.iter().map(|l| l.text.clone()).collect(),
-    };
-
-    for layer in chain {
-        let Source {
-            name,
-            extends: _,
-            process,
-            capabilities,
-            namespaces,
-            seccomp,
-            landlock,
-            hardened,
-        } = &layer.source;
-
-        // A name belongs to the file that writes it: a profile extending
-        // `sandbox` must not be stored under the name `sandbox`.
-        policy.name.clone_from(name);
-        if process.no_new_privs.is_some() {
-            policy.no_new_privs = process.no_new_privs;
-        }
-        if let Some(caps) = capabilities {
-            let named = caps.keep.iter().map(|c| Named {
-                name: c.get_ref().clone(),
-                at: layer.at(c.span().start),
-            });
-            policy.keep_caps = Some(named.collect());
-        }
-        if let Some(network) = namespaces.network {
-            policy.network = network;
-        }
-        if let Some(hardened) = hardened.bpf_lsm {
-            policy.bpf_lsm = hardened;
-        }
-
-        fold_seccomp(layer, seccomp, &mut policy.seccomp)?;
-
-        if let Some(section) = landlock {
-            let l = policy.landlock.get_or_insert_with(LandlockPolicy::default);
-            fold_landlock(layer, section, l)?;
-        }
-    }
-    Ok(policy)
-}
-
-fn fold_seccomp(
-    layer: &Layer,
-    section: &source::SeccompSection,
-    out: &mut SeccompPolicy,
-) -> Result<(), ResolveError> {
-    let source::SeccompSection {
-        default,
-        allow,
-        errno,
-        rule,
-    } = section;
-
-    if let Some(d) = default {
-        out.default = action(layer, d)?;
-    }
-
-    // Within one source a syscall has one action; across sources the later wins.
-    let mut here: BTreeMap<&str, Action> = BTreeMap::new();
-    let named = allow.iter().map(|s| (s, Action::Allow));
-    let mut refused = Vec::new();
-    for (errno_name, list) in errno {
-        let Some(e) = crate::errno::value(errno_name) else {
-            let at = list
-                .first()
-                .map_or_else(|| layer.origin.label(), |s| layer.at(s.span().start));
-            return Err(ResolveError::UnknownAction {
-                at,
-                name: errno_name.clone(),
-            });
-        };
-        refused.extend(list.iter().map(|s| (s, Action::Errno(e))));
-    }
-    for (s, a) in named.chain(refused) {
-        let at = layer.at(s.span().start);
-        if here.insert(s.get_ref(), a).is_some_and(|old| old != a) {
-            return Err(ResolveError::Conflict {
-                at,
-                name: s.get_ref().clone(),
-            });
-        }
-        out.syscalls.insert(s.get_ref().clone(), (a, at));
-    }
-
-    for r in rule {
-        let at = layer.at(r.span().start);
-        let (syscall, rule) = arg_rule(layer, r.get_ref(), &at)?;
-        out.rules.entry(syscall).or_default().push((rule, at));
-    }
-    Ok(())
-}
-
-/// The most values an `in` or `not_in` list may hold: each is one
-/// instruction on the syscall's path.
-const MAX_VALUES: usize = 64;
-
-fn arg_rule(layer: &Layer, r: &RuleSource, at: &str) -> Result<(String, ArgRule), ResolveError> {
-    let RuleSource {
-        syscall,
-        arg,
-        action: act,
-        eq,
-        ne,
-        mask_any,
-        mask_none,
-        masked_eq,
-        in_,
-        not_in,
-    } = r;
-    let bad = |reason| ResolveError::Rule {
-        at: at.to_owned(),
-        syscall: syscall.clone(),
-        reason,
-    };
-
-    if *arg > 5 {
-        return Err(bad("arg must be 0 to 5"));
-    }
-    let mut conds = Vec::new();
-    conds.extend(eq.map(Cond::Eq));
-    conds.extend(ne.map(Cond::Ne));
-    conds.extend(mask_any.map(Cond::MaskAny));
-    conds.extend(mask_none.map(Cond::MaskNone));
-    conds.extend(masked_eq.map(|[m, v]| Cond::MaskedEq(m, v)));
-    conds.extend(in_.clone().map(Cond::In));
-    conds.extend(not_in.clone().map(Cond::NotIn));
-    if conds.len() != 1 {
-        return Err(bad(
-            "needs exactly one of eq, ne, mask_any, mask_none, masked_eq, in, not_in",
-        ));
-    }
-    let cond = conds.remove(0);
-    if let Cond::In(v) | Cond::NotIn(v) = &cond {
-        if v.is_empty() || v.len() > MAX_VALUES {
-            return Err(bad("in and not_in need 1 to 64 values"));
-        }
-    }
-    let action = Action::parse(act).ok_or_else(|| ResolveError::UnknownAction {
-        at: at.to_owned(),
-        name: act.clone(),
-    })?;
-    let _ = layer;
-    Ok((
-        syscall.clone(),
-        ArgRule {
-            arg: *arg,
-            cond,
-            action,
-        },
-    ))
-}
-
-fn fold_landlock(
-    layer: &Layer,
-    section: &source::LandlockSection,
-    out: &mut LandlockPolicy,
-) -> Result<(), ResolveError> {
-    let source::LandlockSection {
-        min_abi,
-        missing,
-        read,
-        write,
-        execute,
-        devices,
-        scope,
-    } = section;
-    if let Some(abi) = min_abi {
-        out.min_abi = *abi;
-    }
-    if let Some(m) = missing {
-        out.missing = *m;
-    }
-    for (list, into) in [
-        (read, &mut out.read),
-        (write, &mut out.write),
-        (execute, &mut out.execute),
-        (devices, &mut out.devices),
-    ] {
-        for p in list {
-            if !p.starts_with('/') || p.split('/').any(|c| c == "..") {
-                return Err(ResolveError::Landlock {
-                    at: layer.origin.label(),
-                    reason: format!("path `{p}` must be absolute and free of `..`"),
-                });
-            }
-            if !into.contains(p) {
-                into.push(p.clone());
-            }
-        }
-    }
-    for s in scope {
-        if !out.scope.iter().any(|n| n.name == *s.get_ref()) {
-            out.scope.push(Named {
-                name: s.get_ref().clone(),
-                at: layer.at(s.span().start),
-            });
-        }
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -560,6 +353,29 @@ mod tests {
             Policy::file(&d).unwrap_err(),
             ResolveError::ExtendsCycle { .. }
         ));
+    }
+
+    #[test]
+    fn labels_fold_key_by_key_and_are_required_by_default() {
+        let dir = tempfile::tempdir().unwrap();
+        write(
+            dir.path(),
+            "base.toml",
+            "extends = \"sandbox\"\n[lsm]\napparmor = \"base\"\nselinux = \"u:r:t:s0\"\n",
+        );
+        let child = write(
+            dir.path(),
+            "child.toml",
+            "extends = \"base.toml\"\n\n[lsm]\napparmor = \"child\"\nrequired = false\n",
+        );
+        let base = Policy::file(&dir.path().join("base.toml")).unwrap();
+        assert!(base.labels.unwrap().required);
+        let l = Policy::file(&child).unwrap().labels.unwrap();
+        assert_eq!(l.apparmor.as_ref().unwrap().name, "child");
+        assert!(l.apparmor.unwrap().at.ends_with("child.toml:4"));
+        assert_eq!(l.selinux.unwrap().name, "u:r:t:s0");
+        assert!(!l.required);
+        assert_eq!(Policy::level("hardened").unwrap().unwrap().labels, None);
     }
 
     #[test]
