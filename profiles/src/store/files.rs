@@ -36,7 +36,9 @@ pub(super) fn check_trusted(path: &Path) -> Result<(), StoreError> {
 
 pub(super) fn read_limited(path: &Path, limit: u64) -> Result<Vec<u8>, StoreError> {
     let f = File::open(path).map_err(io("open", path))?;
-    let mut bytes = Vec::new();
+    // Sized from the file so the read is one syscall, not a doubling series.
+    let size = f.metadata().map_or(0, |m| m.len()).min(limit + 1);
+    let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0) + 1);
     f.take(limit + 1)
         .read_to_end(&mut bytes)
         .map_err(io("read", path))?;
