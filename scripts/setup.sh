@@ -12,7 +12,7 @@ fi
 
 scripts/install-deps.sh
 cargo build --release --workspace --bins
-bin=target/x86_64-unknown-linux-gnu/release
+bin=${CARGO_TARGET_DIR:-target}/x86_64-unknown-linux-gnu/release
 install -m 0755 "$bin/linerate" "$bin/linerate-runtime" "$bin/linerate-init" "$bin/linerate-hook" /usr/local/bin/
 linerate install
 
@@ -21,7 +21,7 @@ trap 'runc --root "$work/runc" delete -f demo >/dev/null 2>&1 || true; rm -rf "$
 scripts/busybox-bundle.sh "$work/bundle"
 cd "$work/bundle"
 jq '.annotations = {"io.linerate.level": "sandbox"}
-    | .process.args = ["sh", "-c", "grep -E \"^(Cap|NoNewPrivs|Seccomp)\" /proc/self/status; if echo x > /etc/linerate-demo; then echo \"write to /etc: allowed\"; else echo \"write to /etc: refused\"; fi; echo ok > /tmp/demo && echo \"write to /tmp: allowed\""]' \
+    | .process.args = ["sh", "-c", "grep -E \"^(Cap|NoNewPrivs|Seccomp)\" /proc/self/status; if (echo x > /etc/linerate-demo) 2>/dev/null; then echo \"write to /etc: allowed\"; else echo \"write to /etc: refused\"; fi; echo ok > /tmp/demo && echo \"write to /tmp: allowed\""]' \
     config.json > config.json.new && mv config.json.new config.json
 
 echo

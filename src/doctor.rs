@@ -117,7 +117,7 @@ pub(crate) fn report(store: &Store) -> Value {
 /// The report for people.
 pub(crate) fn human(r: &Value) -> String {
     let s = |v: &Value| match v {
-        Value::Null => "absent".to_owned(),
+        Value::Null => "unknown (securityfs not mounted or file absent)".to_owned(),
         Value::String(s) => s.clone(),
         other => other.to_string(),
     };
@@ -151,10 +151,17 @@ pub(crate) fn human(r: &Value) -> String {
     {
         out.push_str(&format!("{k:<17} {}\n", s(v)));
     }
+    let st = &r["store"]["state"];
+    let health = if st["ok"] == true {
+        format!("ok, {} profiles", st["profiles"])
+    } else if let Some(e) = st["error"].as_str() {
+        format!("broken: {e}")
+    } else {
+        format!("{} profiles fail verification", st["problems"])
+    };
     out.push_str(&format!(
-        "store             {} {}\n",
-        s(&r["store"]["path"]),
-        r["store"]["state"]
+        "store             {} ({health})\n",
+        s(&r["store"]["path"])
     ));
     for (level, v) in r["levels"].as_object().into_iter().flatten() {
         let state = s(&v["state"]);
@@ -165,7 +172,9 @@ pub(crate) fn human(r: &Value) -> String {
             .filter(|(k, _)| *k != "state")
             .map(|(k, x)| format!("{k}={}", s(x)))
             .collect();
-        out.push_str(&format!("level {level:<11} {state} {}\n", detail.join(" ")));
+        let line = format!("level {level:<11} {state} {}", detail.join(" "));
+        out.push_str(line.trim_end());
+        out.push('\n');
     }
     out
 }

@@ -3,7 +3,7 @@
 //!
 //! | engine | file | what |
 //! |---|---|---|
-//! | podman, CRI-O | `etc/containers/oci/hooks.d/linerate-*.json` | hooks (schema 1.0.0) that run `linerate-hook` for containers with a linerate annotation |
+//! | podman, CRI-O | `usr/share/containers/oci/hooks.d/linerate-*.json` (the folder podman 4 and CRI-O read by default; `/etc/containers/oci/hooks.d` is read only when configured) | hooks (schema 1.0.0) that run `linerate-hook` for containers with a linerate annotation |
 //! | podman | `etc/containers/containers.conf.d/linerate.conf` | a runtime named `linerate`, for `podman --runtime linerate` |
 //! | containerd | `etc/containerd/conf.d/linerate.toml` (with `--containerd`) | a CRI runtime handler `linerate` (runc v2 shim, `BinaryName` = linerate-runtime) |
 
@@ -63,7 +63,7 @@ pub(crate) fn containerd_stanza(bin: &Path) -> String {
 
 /// Every engine file, for binaries in `bin` and the environment hooks get.
 pub(crate) fn engine_files(bin: &Path, env: &[String], containerd: bool) -> Vec<EngineFile> {
-    let hooks = Path::new("etc/containers/oci/hooks.d");
+    let hooks = Path::new("usr/share/containers/oci/hooks.d");
     let mut files = vec![
         EngineFile {
             path: hooks.join("linerate-precreate.json"),

@@ -296,11 +296,17 @@ fn exec(
         (None, Some(p)) => p,
         _ => bail!("give --level or --profile"),
     };
-    let request = linerate_shim::select::Request::Profile(reference);
-    let (digest, blob) = linerate_shim::select::resolve(store, &request)?;
-    if blob.bpf_lsm {
-        bail!("the profile needs BPF-LSM, which only a container started through linerate-runtime gets");
+    // No hook writes BPF-LSM entries for a plain process: refuse before
+    // asking whether this host could enforce them.
+    let digest = store.resolve(&reference)?;
+    if store.get(&digest)?.bpf_lsm {
+        bail!(
+            "profile `{reference}` needs BPF-LSM entries, which only a container started through \
+             linerate-runtime gets (the hook writes them); a plain process cannot have them"
+        );
     }
+    let request = linerate_shim::select::Request::Profile(reference);
+    let (digest, _) = linerate_shim::select::resolve(store, &request)?;
     let args = InitArgs {
         digest,
         blob: store.blob_path(&digest),

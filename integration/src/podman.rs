@@ -275,7 +275,7 @@ impl Drop for Podman<'_> {
 
 /// The hooks.d folder `linerate install --prefix` wrote in `world`.
 pub fn installed_hooks_dir(world: &World) -> PathBuf {
-    world.path().join("prefix/etc/containers/oci/hooks.d")
+    world.path().join("prefix/usr/share/containers/oci/hooks.d")
 }
 
 /// The hard limits of open files and processes, the latter at most

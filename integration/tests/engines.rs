@@ -256,7 +256,7 @@ fn podman_hooks_with_missing_binary_refuse_the_container() {
     w.capture(&mut install, "").expect_success();
     let missing = bin.join("linerate-hook");
     assert!(!missing.exists(), "{} should not exist", missing.display());
-    let hooks = prefix.join("etc/containers/oci/hooks.d");
+    let hooks = prefix.join("usr/share/containers/oci/hooks.d");
     let precreate =
         fs::read_to_string(hooks.join("linerate-precreate.json")).expect("read the hook");
     assert!(
@@ -291,7 +291,7 @@ fn installed_hooks_follow_schema_1_0_0() {
     let prefix = w.path().join("prefix");
     w.cli(&["install"], &["--prefix", path_str(&prefix)])
         .expect_success();
-    let dir = prefix.join("etc/containers/oci/hooks.d");
+    let dir = prefix.join("usr/share/containers/oci/hooks.d");
 
     let mut files: Vec<PathBuf> = fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("read {}: {e}", dir.display()))
@@ -472,9 +472,9 @@ fn install_dry_run_writes_nothing() {
         w.store().display()
     );
     for file in [
-        "etc/containers/oci/hooks.d/linerate-precreate.json",
-        "etc/containers/oci/hooks.d/linerate-createruntime.json",
-        "etc/containers/oci/hooks.d/linerate-poststop.json",
+        "usr/share/containers/oci/hooks.d/linerate-precreate.json",
+        "usr/share/containers/oci/hooks.d/linerate-createruntime.json",
+        "usr/share/containers/oci/hooks.d/linerate-poststop.json",
         "etc/containers/containers.conf.d/linerate.conf",
         "etc/containerd/conf.d/linerate.toml",
     ] {

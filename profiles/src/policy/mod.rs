@@ -102,7 +102,7 @@ pub enum ResolveError {
         source: std::io::Error,
     },
     /// A source is not valid TOML for the profile language.
-    #[error("{at}: {source}")]
+    #[error("{at}")]
     Parse {
         /// `file:line` or the file alone.
         at: String,
