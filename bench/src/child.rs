@@ -148,7 +148,7 @@ fn set_no_new_privs() -> Result<()> {
 }
 
 fn attach(prog: &[SockFilter]) -> Result<()> {
-    sys::seccomp_attach(prog).context("seccomp(SECCOMP_SET_MODE_FILTER)")
+    linerate_shim::apply::attach_seccomp_filter(prog).context("seccomp(SECCOMP_SET_MODE_FILTER)")
 }
 
 /// Empties every capability set, the bounding set first, as a runtime does

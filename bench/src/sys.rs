@@ -7,8 +7,6 @@ use std::io;
 use std::os::unix::process::CommandExt;
 use std::process::Command;
 
-use linerate_profiles::seccomp::SockFilter;
-
 /// Runs `f` in a forked child, which exits with the code `f` returns; the
 /// parent waits and returns the raw wait status.
 pub(crate) fn fork_wait(f: impl FnOnce() -> i32) -> io::Result<i32> {
@@ -35,39 +33,6 @@ pub(crate) fn fork_wait(f: impl FnOnce() -> i32) -> io::Result<i32> {
 pub(crate) fn set_no_new_privs() -> io::Result<()> {
     // SAFETY: PR_SET_NO_NEW_PRIVS takes integer arguments only.
     if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
-}
-
-/// Attaches `prog` as linerate-init does: one seccomp() call, no flags.
-pub(crate) fn seccomp_attach(prog: &[SockFilter]) -> io::Result<()> {
-    let filters: Vec<libc::sock_filter> = prog
-        .iter()
-        .map(|i| libc::sock_filter {
-            code: i.code,
-            jt: i.jt,
-            jf: i.jf,
-            k: i.k,
-        })
-        .collect();
-    let len =
-        u16::try_from(filters.len()).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
-    let fprog = libc::sock_fprog {
-        len,
-        filter: filters.as_ptr().cast_mut(),
-    };
-    // SAFETY: `fprog` points at `filters`, alive for the call; the kernel
-    // copies the program and keeps no pointer to it.
-    let rc = unsafe {
-        libc::syscall(
-            libc::SYS_seccomp,
-            1 as libc::c_uint,
-            0 as libc::c_uint,
-            &raw const fprog,
-        )
-    };
-    if rc != 0 {
         return Err(io::Error::last_os_error());
     }
     Ok(())

@@ -78,22 +78,27 @@ pub fn drop(lent: u64) -> Result<(), CapabilitiesError> {
         (CapSet::Effective, "effective"),
         (CapSet::Permitted, "permitted"),
     ] {
-        let have = caps::read(None, set).map_err(|source| CapabilitiesError::Syscall {
-            op: "reading",
-            set: name,
-            source,
-        })?;
-        let keep: CapsHashSet = have
-            .into_iter()
-            .filter(|c| lent & c.bitmask() == 0)
-            .collect();
-        caps::set(None, set, &keep).map_err(|source| CapabilitiesError::Syscall {
-            op: "setting",
-            set: name,
-            source,
-        })?;
+        retain(set, name, !lent)?;
     }
     Ok(())
+}
+
+/// Keeps in one set only the capabilities in `mask`.
+fn retain(set: CapSet, name: &'static str, mask: u64) -> Result<(), CapabilitiesError> {
+    let have = caps::read(None, set).map_err(|source| CapabilitiesError::Syscall {
+        op: "reading",
+        set: name,
+        source,
+    })?;
+    let kept: CapsHashSet = have
+        .into_iter()
+        .filter(|c| mask & c.bitmask() != 0)
+        .collect();
+    caps::set(None, set, &kept).map_err(|source| CapabilitiesError::Syscall {
+        op: "setting",
+        set: name,
+        source,
+    })
 }
 
 /// Lowers every set to at most `keep`: the bounding set first, while
@@ -113,20 +118,7 @@ pub fn reduce(keep: u64) -> Result<(), CapabilitiesError> {
         (CapSet::Effective, "effective"),
         (CapSet::Permitted, "permitted"),
     ] {
-        let have = caps::read(None, set).map_err(|source| CapabilitiesError::Syscall {
-            op: "reading",
-            set: name,
-            source,
-        })?;
-        let kept: CapsHashSet = have
-            .into_iter()
-            .filter(|c| keep & c.bitmask() != 0)
-            .collect();
-        caps::set(None, set, &kept).map_err(|source| CapabilitiesError::Syscall {
-            op: "setting",
-            set: name,
-            source,
-        })?;
+        retain(set, name, keep)?;
     }
     Ok(())
 }

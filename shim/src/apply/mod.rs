@@ -9,7 +9,7 @@ pub mod capabilities;
 pub mod landlock;
 
 use linerate_profiles::blob::Blob;
-use linerate_profiles::seccomp::BPF_MAXINSNS;
+use linerate_profiles::seccomp::{SockFilter, BPF_MAXINSNS};
 use linerate_profiles::syscalls::Arch;
 
 use crate::sys;
@@ -58,6 +58,12 @@ pub enum ApplyError {
     /// seccomp(SECCOMP_SET_MODE_FILTER) failed.
     #[error("seccomp(SECCOMP_SET_MODE_FILTER)")]
     Seccomp(#[source] std::io::Error),
+}
+
+/// Attaches a filter to the calling thread exactly as [`apply`] does (one
+/// `seccomp()` call, no flags, no_new_privs untouched); for benchmarks.
+pub fn attach_seccomp_filter(prog: &[SockFilter]) -> std::io::Result<()> {
+    sys::seccomp_set_mode_filter(prog)
 }
 
 /// The architecture this binary runs on.
