@@ -101,11 +101,24 @@ fn main() {
     }) = result
     {
         let cause = cause.replace('\n', " ");
-        match container {
-            Some(id) => eprintln!("linerate-hook: container {id}: {step}: {cause}"),
-            None => eprintln!("linerate-hook: {step}: {cause}"),
-        }
+        let line = match container {
+            Some(id) => format!("linerate-hook: container {id}: {step}: {cause}"),
+            None => format!("linerate-hook: {step}: {cause}"),
+        };
+        eprintln!("{line}");
+        log_to_kernel(&line);
         std::process::exit(code);
+    }
+}
+
+/// Copies a refusal into the kernel log: podman shows a failing hook's exit
+/// status but not its stderr, so without this the reason would be lost.
+/// Best effort: a host without `/dev/kmsg` keeps the stderr line only.
+fn log_to_kernel(line: &str) {
+    use std::io::Write;
+    if let Ok(mut kmsg) = std::fs::OpenOptions::new().write(true).open("/dev/kmsg") {
+        // <4>: KERN_WARNING.
+        let _ = kmsg.write_all(format!("<4>{line}\n").as_bytes());
     }
 }
 

@@ -182,3 +182,41 @@ fn hardened_is_refused_where_bpf_lsm_is_not_active() {
     let blob = compile_level("hardened").unwrap();
     assert!(linerate_shim::hardened::check(&blob).is_err());
 }
+
+/// podman shows a failing hook's exit status, not its stderr: the refusal
+/// must reach the kernel log too.
+#[test]
+fn a_precreate_refusal_reaches_the_kernel_log() {
+    let writable = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/kmsg")
+        .is_ok();
+    let readable = Command::new("dmesg")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !(writable && readable) {
+        assert!(
+            std::env::var_os("LINERATE_REQUIRE_PRIVILEGED").is_none(),
+            "/dev/kmsg or dmesg unavailable, and LINERATE_REQUIRE_PRIVILEGED is set"
+        );
+        eprintln!("SKIPPED: a_precreate_refusal_reaches_the_kernel_log: /dev/kmsg or dmesg unavailable (not root?)");
+        return;
+    }
+    let dir = world("sandbox");
+    // A level nobody else writes, so an older line cannot pass the test.
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let level = format!("sandbox-{}-{nanos}", std::process::id());
+    let spec = format!(
+        r#"{{"process":{{"args":["sh"]}},"annotations":{{"io.linerate.level":"{level}"}}}}"#
+    );
+    let out = hook(dir.path(), "precreate", Some(spec.as_bytes()));
+    assert!(!out.status.success());
+    let line = one_line(&out);
+    assert!(line.contains(&level), "{line}");
+    let dmesg = Command::new("dmesg").output().unwrap();
+    let log = String::from_utf8_lossy(&dmesg.stdout);
+    assert!(log.contains(&line), "{line:?} not in the kernel log");
+}
