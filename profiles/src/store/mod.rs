@@ -266,13 +266,15 @@ impl Store {
             return Ok(digest);
         }
         check_name(reference)?;
-        let entry = self
-            .list()?
-            .into_iter()
-            .find(|e| e.name.as_deref() == Some(reference));
-        entry
-            .map(|e| e.digest)
-            .ok_or_else(|| StoreError::NoName(reference.to_owned()))
+        // Every container start resolves a name: read the one manifest it
+        // names, not every profile in the store.
+        let index = self.read_index()?;
+        let descriptor = index
+            .manifests()
+            .iter()
+            .find(|d| ref_name(d) == Some(reference))
+            .ok_or_else(|| StoreError::NoName(reference.to_owned()))?;
+        Ok(self.entry(descriptor)?.digest)
     }
 
     /// Reads the blob with `digest`, checking who may write it and its digest.
@@ -287,49 +289,50 @@ impl Store {
     /// Every profile in `index.json`.
     pub fn list(&self) -> Result<Vec<Entry>, StoreError> {
         let index = self.read_index()?;
-        let mut out = Vec::new();
-        for d in index.manifests() {
-            let manifest: Digest = d
-                .digest()
-                .to_string()
-                .parse()
-                .map_err(|_| self.bad_index("a manifest digest is not sha256"))?;
-            let bytes = self.read_verified(&manifest, MAX_METADATA_BYTES)?;
-            let m =
-                ImageManifest::from_reader(bytes.as_slice()).map_err(|e| StoreError::Layout {
-                    path: self.blob_path(&manifest),
-                    reason: e.to_string(),
-                })?;
-            let layout = |reason: &str| StoreError::Layout {
-                path: self.blob_path(&manifest),
-                reason: reason.to_owned(),
-            };
-            // The config is not used, but a store with a damaged blob is a
-            // damaged store: check it like the rest.
-            let config: Digest = m
-                .config()
-                .digest()
-                .to_string()
-                .parse()
-                .map_err(|_| layout("the config digest is not sha256"))?;
-            self.read_verified(&config, MAX_METADATA_BYTES)?;
-            let layer = m
-                .layers()
-                .iter()
-                .find(|l| l.media_type().to_string() == blob::MEDIA_TYPE)
-                .ok_or_else(|| layout("no linerate profile layer"))?;
-            let digest = layer
-                .digest()
-                .to_string()
-                .parse()
-                .map_err(|_| layout("the layer digest is not sha256"))?;
-            out.push(Entry {
-                name: ref_name(d).map(str::to_owned),
-                digest,
-                manifest,
-            });
-        }
-        Ok(out)
+        index.manifests().iter().map(|d| self.entry(d)).collect()
+    }
+
+    /// The profile a manifest descriptor of `index.json` points at, with its
+    /// manifest and config read and checked against their digests.
+    fn entry(&self, d: &oci_spec::image::Descriptor) -> Result<Entry, StoreError> {
+        let manifest: Digest = d
+            .digest()
+            .to_string()
+            .parse()
+            .map_err(|_| self.bad_index("a manifest digest is not sha256"))?;
+        let bytes = self.read_verified(&manifest, MAX_METADATA_BYTES)?;
+        let m = ImageManifest::from_reader(bytes.as_slice()).map_err(|e| StoreError::Layout {
+            path: self.blob_path(&manifest),
+            reason: e.to_string(),
+        })?;
+        let layout = |reason: &str| StoreError::Layout {
+            path: self.blob_path(&manifest),
+            reason: reason.to_owned(),
+        };
+        // The config is not used, but a store with a damaged blob is a
+        // damaged store: check it like the rest.
+        let config: Digest = m
+            .config()
+            .digest()
+            .to_string()
+            .parse()
+            .map_err(|_| layout("the config digest is not sha256"))?;
+        self.read_verified(&config, MAX_METADATA_BYTES)?;
+        let layer = m
+            .layers()
+            .iter()
+            .find(|l| l.media_type().to_string() == blob::MEDIA_TYPE)
+            .ok_or_else(|| layout("no linerate profile layer"))?;
+        let digest = layer
+            .digest()
+            .to_string()
+            .parse()
+            .map_err(|_| layout("the layer digest is not sha256"))?;
+        Ok(Entry {
+            name: ref_name(d).map(str::to_owned),
+            digest,
+            manifest,
+        })
     }
 
     /// Checks every profile: each manifest and blob is trusted and matches
