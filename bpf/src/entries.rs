@@ -140,7 +140,7 @@ pub fn entries(pinned: &Pinned) -> Result<Vec<(&'static str, u64, Policy)>, LsmE
 
 fn remove_where(
     pinned: &Pinned,
-    mut gone: impl FnMut(&str, u64, &Policy) -> bool,
+    mut gone: impl FnMut(&'static str, u64, &Policy) -> bool,
 ) -> Result<usize, LsmError> {
     let mut removed = 0;
     for (name, key, policy) in entries(pinned)? {
@@ -158,16 +158,49 @@ fn remove_where(
     Ok(removed)
 }
 
-/// Removes every entry of the container `id`, in every version; returns how
-/// many. Nothing pinned, or nothing for `id`, is not an error.
+/// Removes every entry of the container `id` whose key no longer holds a
+/// process, in every version; returns how many. Nothing pinned, or nothing
+/// for `id`, is not an error.
+///
+/// An id is unique only within one runtime root (containerd keeps one per
+/// namespace): an entry of the same id whose cgroup or mount namespace
+/// still holds processes belongs to another, running container and stays.
+/// Poststop and delete run once the container's processes are gone; an
+/// entry kept by mistake only adds rules, and `linerate gc` removes it.
 pub fn remove_container(id: &str) -> Result<usize, LsmError> {
+    let versions = loader::versions()?;
+    if versions.is_empty() {
+        return Ok(0);
+    }
+    let live = Live::scan().map_err(|source| LsmError::Io {
+        op: "scanning for live containers in",
+        path: PathBuf::from("/proc"),
+        source,
+    })?;
     let mut removed = 0;
-    for pinned in loader::versions()? {
+    for pinned in versions {
         if pinned.dir().join("by_cgroup").exists() {
-            removed += remove_where(&pinned, |_, _, p| belongs_to(p, id))?;
+            removed += remove_where(&pinned, |map, key, p| {
+                belongs_to(p, id) && !live.holds(map, key)
+            })?;
         }
     }
     Ok(removed)
+}
+
+/// The entries present now, by map, key and container: what a sweep may
+/// remove. Taken before the scan of what is live, so that an entry a hook
+/// writes after that scan is never judged by it.
+pub fn snapshot() -> Result<HashSet<(&'static str, u64, String)>, LsmError> {
+    let mut out = HashSet::new();
+    for pinned in loader::versions()? {
+        if pinned.dir().join("by_cgroup").exists() {
+            for (map, key, p) in entries(&pinned)? {
+                out.insert((map, key, abi::text(&p.container)));
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// What a sweep did, or would do.
@@ -247,10 +280,16 @@ fn walk(dir: &Path, set: &mut HashSet<u64>) -> io::Result<()> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
         Err(e) => return Err(e),
     };
-    // `populated 1` in cgroup.events: a process here or beneath.
-    let events = std::fs::read_to_string(dir.join("cgroup.events")).unwrap_or_default();
-    if events.lines().any(|l| l == "populated 1") {
-        set.insert(meta.ino());
+    // `populated 1` in cgroup.events: a process here or beneath. A file
+    // that cannot be read proves nothing: count the cgroup as live, so that
+    // a sweep never removes the rules of a container it could not see.
+    match std::fs::read_to_string(dir.join("cgroup.events")) {
+        Ok(events) if !events.lines().any(|l| l == "populated 1") => {}
+        // The root cgroup has no cgroup.events; a removed one is gone.
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        _ => {
+            set.insert(meta.ino());
+        }
     }
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
@@ -267,9 +306,17 @@ fn walk(dir: &Path, set: &mut HashSet<u64>) -> io::Result<()> {
 }
 
 /// Removes entries whose container is gone, and unpins old versions left
-/// with no entries; with `dry_run`, only reports. Running it twice, or
+/// with no entries; with `dry_run`, only reports. Only entries in `before`
+/// (taken before `live` was scanned) are candidates. Running it twice, or
 /// beside a poststop, is harmless.
-pub fn gc(live: &Live, dry_run: bool) -> Result<GcReport, LsmError> {
+pub fn gc(
+    before: &HashSet<(&'static str, u64, String)>,
+    live: &Live,
+    dry_run: bool,
+) -> Result<GcReport, LsmError> {
+    let gone = |map: &'static str, key: u64, p: &Policy| {
+        before.contains(&(map, key, abi::text(&p.container))) && !live.holds(map, key)
+    };
     let mut report = GcReport::default();
     for pinned in loader::versions()? {
         if !pinned.dir().join("by_cgroup").exists() {
@@ -279,20 +326,20 @@ pub fn gc(live: &Live, dry_run: bool) -> Result<GcReport, LsmError> {
         report.entries += all.len();
         if dry_run {
             for (map, key, p) in &all {
-                if live.holds(map, *key) {
-                    report.kept += 1;
-                } else {
+                if gone(map, *key, p) {
                     report.removed.push(abi::text(&p.container));
+                } else {
+                    report.kept += 1;
                 }
             }
             continue;
         }
         remove_where(&pinned, |map, key, p| {
-            let gone = !live.holds(map, key);
-            if gone {
+            let g = gone(map, key, p);
+            if g {
                 report.removed.push(abi::text(&p.container));
             }
-            gone
+            g
         })?;
         let left = entries(&pinned)?.len();
         report.kept += left;
@@ -327,8 +374,9 @@ pub enum GcError {
 
 /// `linerate gc [--dry-run]`: scans what is live now and sweeps the rest.
 pub fn gc_now(dry_run: bool) -> Result<GcReport, GcError> {
+    let before = snapshot().map_err(GcError::Sweep)?;
     let live = Live::scan().map_err(GcError::Scan)?;
-    gc(&live, dry_run).map_err(GcError::Sweep)
+    gc(&before, &live, dry_run).map_err(GcError::Sweep)
 }
 
 #[cfg(test)]

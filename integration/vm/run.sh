@@ -51,8 +51,13 @@ audit_has() {
 }
 audit_drain() { timeout 30 linerate audit --json >>$W/audit.log 2>&1; : >$W/audit.all; }
 
-# kept: how many BPF-LSM entries exist now (a dry run sweeps nothing).
-kept() { timeout 30 linerate gc --dry-run | sed -n 's/.*"entries":\([0-9]*\).*/\1/p'; }
+# kept: how many BPF-LSM entries exist now (a dry run sweeps nothing);
+# when gc cannot tell, a value that equals nothing
+# else, so that two failed counts never compare equal.
+kept() {
+    n=$(timeout 30 linerate gc --dry-run | sed -n 's/.*"entries":\([0-9]*\).*/\1/p')
+    if [ -n "$n" ]; then echo "$n"; else echo "unknown-$$-$RANDOM"; fi
+}
 
 # probe_denied ID ACTION ARGS...: in a BPF-LSM-only container the action
 # fails with EPERM, and the audit ring has the denial.
@@ -211,15 +216,24 @@ active() {
     r2=$?
     if [ "$r2" = 3 ] && [ "$(kept)" = "$before" ]; then ok "hook: stdin closed early refused, nothing written"; else
         nok "hook: stdin closed early refused, nothing written" "exit $r2 $(cat $W/f8.err)"; fi
+    kill "$spid"; wait "$spid" 2>/dev/null
     for ann in '' ',"annotations":null'; do
+        unshare -m sleep 60 &
+        spid=$!
+        sleep 1
         printf '{"ociVersion":"1.0.2","id":"f8","pid":%s,"bundle":"/b/f8"%s}' "$spid" "$ann" | linerate-hook createRuntime 2>$W/f8.err
         r3=$?
         if [ "$r3" = 0 ] && [ "$(kept)" = $((before + 1)) ]; then ok "hook: annotations${ann:- missing} read from the bundle"; else
             nok "hook: annotations${ann:- missing} read from the bundle" "exit $r3 $(cat $W/f8.err)"; fi
+        # An entry whose processes still run belongs to a live container
+        # (ids are unique only per runtime root): poststop keeps it.
+        printf '{"ociVersion":"1.0.2","id":"f8","status":"stopped","bundle":"/b/f8"}' | linerate-hook poststop
+        if [ "$(kept)" = $((before + 1)) ]; then ok "hook: poststop keeps the entry of a running namesake"; else nok "hook: poststop keeps the entry of a running namesake" "kept=$(kept)"; fi
+        # Once they are gone, as at a real poststop, it removes it.
+        kill "$spid"; wait "$spid" 2>/dev/null
         printf '{"ociVersion":"1.0.2","id":"f8","status":"stopped","bundle":"/b/f8"}' | linerate-hook poststop
         if [ "$(kept)" = "$before" ]; then ok "hook: poststop removes the entry"; else nok "hook: poststop removes the entry" "kept=$(kept)"; fi
     done
-    kill "$spid"
 
     # Create and remove cycles leave the maps as they were.
     cycles=${LINERATE_VM_CYCLES:-50}

@@ -88,10 +88,11 @@ pub fn minimal_refuses_host_level_calls(engine: Engine) {
 pub fn minimal_runs_clone3_and_threads(engine: Engine) {
     let w = world_or_skip!(World::privileged(engine));
     let run = w.run(
-        &w.bundle(&probe(&[&["syscall", "clone3"], &["thread"]]))
+        &w.bundle(&probe(&[&["status"], &["syscall", "clone3"], &["thread"]]))
             .level("minimal"),
     );
     run.expect_success();
+    run.assert_value("Seccomp", "2", "minimal installs its filter");
     run.assert_value(
         "clone3",
         "errno:EINVAL",
@@ -105,9 +106,10 @@ pub fn minimal_runs_clone3_and_threads(engine: Engine) {
 pub fn minimal_has_no_landlock(engine: Engine) {
     let w = world_or_skip!(World::privileged(engine));
     let script = "cp /bin/busybox /tmp/busybox && exec /usr/bin/linerate-probe \
-                  write /etc/x -- exec /tmp/busybox true";
+                  status -- write /etc/x -- exec /tmp/busybox true";
     let run = w.run(&w.bundle(&sh(script)).level("minimal"));
     run.expect_success();
+    run.assert_value("Seccomp", "2", "minimal installs its filter");
     run.assert_value("write", "ok", "minimal leaves /etc writable");
     run.assert_value("exec", "ok", "minimal lets a binary in /tmp run");
     run.assert_value("exec_status", "exit:0", "the binary in /tmp ran");

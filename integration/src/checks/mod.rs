@@ -48,7 +48,7 @@ pub fn sh(script: &str) -> Vec<&str> {
 /// Asserts that under the plain runtime `key` was not refused by the
 /// kernel with `errno` (or by a signal): the probe's arguments must let the
 /// call through, or the check under linerate proves nothing.
-fn assert_kernel_allows(control: &Run, key: &str, errno: &str) {
+pub fn assert_kernel_allows(control: &Run, key: &str, errno: &str) {
     let got = control.value(key);
     assert!(
         got != format!("errno:{errno}") && !got.starts_with("signal:"),
