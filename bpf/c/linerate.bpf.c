@@ -92,7 +92,7 @@ static __always_inline void count(__u32 index)
 }
 
 /* Deep enough for any runtime's layout (kubepods/burstable/pod/container). */
-#define MAX_CGROUP_DEPTH 12
+#define MAX_CGROUP_DEPTH 12 /* scope::MAX_CGROUP_DEPTH in Rust */
 
 /* The calling task's entry, if it has one: its cgroup's or an ancestor's,
  * so that a child cgroup made inside the container stays in scope. */

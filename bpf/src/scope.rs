@@ -99,6 +99,10 @@ pub enum ScopeError {
     /// The process has no cgroup v2 path.
     #[error("{0} names no cgroup v2 (is this a unified-layout host?)")]
     NoCgroup(PathBuf),
+    /// A cgroup the programs cannot find: not on a cgroup2 mount, the root,
+    /// or deeper than the programs walk.
+    #[error("cgroup {0} cannot key the rules: {1}")]
+    Unreachable(String, &'static str),
     /// The container shares the caller's cgroup or mount namespace, so its
     /// key would name the runtime too.
     #[error("the container shares the runtime's {0}: its rules would bind the runtime too")]
@@ -113,7 +117,7 @@ pub fn of_pid(pid: u32, mode: Mode) -> Result<Scope, ScopeError> {
         Mode::Cgroup => cgroup(pid),
         Mode::MountNs => mount_ns(pid),
         Mode::Auto if unified => match cgroup(pid) {
-            Err(ScopeError::Shared(_)) => mount_ns(pid),
+            Err(ScopeError::Shared(_) | ScopeError::Unreachable(..)) => mount_ns(pid),
             other => other,
         },
         Mode::Auto => mount_ns(pid),
@@ -149,8 +153,32 @@ fn cgroup(pid: u32) -> Result<Scope, ScopeError> {
     if v2_path(&mine) == Some(path) {
         return Err(ScopeError::Shared("cgroup"));
     }
+    // The programs look a task's cgroup up by its ancestors from level 1 to
+    // MAX_CGROUP_DEPTH on the cgroup2 hierarchy: a key they could never
+    // reach would leave the container without rules and the hook at exit 0.
+    if sys::fs_magic(Path::new("/sys/fs/cgroup")).ok() != Some(CGROUP2_SUPER_MAGIC) {
+        return Err(ScopeError::Unreachable(
+            path.to_owned(),
+            "/sys/fs/cgroup is not cgroup2",
+        ));
+    }
+    if !(1..=MAX_CGROUP_DEPTH).contains(&depth(path)) {
+        return Err(ScopeError::Unreachable(
+            path.to_owned(),
+            "the root cgroup, or deeper than the programs walk",
+        ));
+    }
     let dir = Path::new("/sys/fs/cgroup").join(path.trim_start_matches('/'));
     Ok(Scope::Cgroup(inode(&dir)?))
+}
+
+/// How deep the BPF programs walk a task's cgroup ancestors
+/// (`MAX_CGROUP_DEPTH` in `linerate.bpf.c`).
+pub const MAX_CGROUP_DEPTH: usize = 12;
+
+/// The level of a cgroup v2 path: `/` is 0, `/a/b` is 2.
+fn depth(path: &str) -> usize {
+    path.split('/').filter(|c| !c.is_empty()).count()
 }
 
 fn mount_ns(pid: u32) -> Result<Scope, ScopeError> {
@@ -164,6 +192,14 @@ fn mount_ns(pid: u32) -> Result<Scope, ScopeError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn depths_count_path_components() {
+        assert_eq!(depth("/"), 0);
+        assert_eq!(depth("/a"), 1);
+        assert_eq!(depth("/a/b/"), 2);
+        assert!(depth(&"/x".repeat(MAX_CGROUP_DEPTH + 1)) > MAX_CGROUP_DEPTH);
+    }
 
     #[test]
     fn the_v2_line_is_found_among_v1_lines() {
